@@ -1,0 +1,167 @@
+//! Many clients at once, and the fixed shape of the process: 9 workers + 1 Redis maintainer + main thread,
+//! 40 pooled Redis connections named `redis-gateway`; both sizes follow `--workers` and `--pool-size`.
+
+mod support;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+use support::rng::Rng;
+use support::*;
+
+fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
+    let redis = RedisServer::start();
+    let gateway = Gateway::start(&redis, extra);
+    gateway.wait_ready();
+    (redis, gateway)
+}
+
+/// Waits until the gateway has `count` threads whose names include every one of `names`, then checks
+/// the count is exact.
+fn expect_threads(gateway: &Gateway, count: usize, names: &[String]) {
+    let mut seen = Vec::new();
+    let settled = poll_until(START_TIMEOUT, || {
+        seen = thread_names(gateway.pid());
+        seen.len() >= count && names.iter().all(|n| seen.contains(n))
+    });
+    assert!(
+        settled,
+        "threads {seen:?}: want {count} including {names:?}"
+    );
+    let seen = thread_names(gateway.pid());
+    assert_eq!(seen.len(), count, "thread count: {seen:?}");
+}
+
+fn expect_pool(redis: &RedisServer, size: usize) {
+    let mut seen = 0;
+    let full = poll_until(START_TIMEOUT, || {
+        seen = redis.clients_named("redis-gateway");
+        seen >= size
+    });
+    assert!(
+        full,
+        "CLIENT LIST: {seen} connections named redis-gateway, want {size}"
+    );
+    let list = redis.cmd(&[b"CLIENT", b"LIST"]).text();
+    assert_eq!(
+        redis.clients_named("redis-gateway"),
+        size,
+        "pool larger than {size}:\n{list}"
+    );
+}
+
+#[test]
+fn three_hundred_keep_alive_clients_are_all_served() {
+    const CLIENTS: usize = 300;
+    const REQUESTS: usize = 10;
+    let (redis, gateway) = setup(&[]);
+    let (_, seed) = Rng::from_env(0x5EED_0300);
+    let addr = gateway.addr();
+    // All clients connect first, then all send at once.
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let barrier = Arc::clone(&barrier);
+            thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || -> Result<(), String> {
+                    let mut rng = Rng::new(seed.wrapping_add(c as u64));
+                    let stream =
+                        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10));
+                    barrier.wait();
+                    let mut stream = stream.map_err(|e| format!("client {c}: connect: {e}"))?;
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(10))))
+                        .map_err(|e| e.to_string())?;
+                    for r in 0..REQUESTS {
+                        let path = format!("/c{c}-{r}");
+                        let len = 1 + rng.below(2_000);
+                        let value = rng.bytes(len);
+                        send(&mut stream, &format_request("PUT", &path, &[], &value));
+                        let put = read_response(&mut stream)
+                            .map_err(|e| format!("client {c} PUT {path}: {e}"))?;
+                        if put.status != 204 {
+                            return Err(format!("client {c} PUT {path}:\n{put:?}"));
+                        }
+                        send(&mut stream, &format_request("GET", &path, &[], b""));
+                        let got = read_response(&mut stream)
+                            .map_err(|e| format!("client {c} GET {path}: {e}"))?;
+                        if got.status != 200 || got.body != value {
+                            return Err(format!("client {c} GET {path} (seed {seed}):\n{got:?}"));
+                        }
+                    }
+                    Ok(())
+                })
+                .expect("spawn client thread")
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for client in clients {
+        if let Err(e) = client.join().expect("client thread panicked") {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {CLIENTS} clients failed; first: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+    assert_eq!(
+        redis.cmd(&[b"DBSIZE"]).integer(),
+        (CLIENTS * REQUESTS) as i64,
+        "every PUT must have landed"
+    );
+}
+
+#[test]
+fn default_process_has_nine_workers_a_maintainer_and_the_main_thread() {
+    let (_redis, gateway) = setup(&[]);
+    let mut names: Vec<String> = (1..=9).map(|i| format!("worker-{i}")).collect();
+    names.push("redis-maintainer".to_string());
+    expect_threads(&gateway, 11, &names);
+    let main = std::fs::read_to_string(format!("/proc/{}/comm", gateway.pid())).expect("comm");
+    assert!(
+        thread_names(gateway.pid()).contains(&main.trim_end().to_string()),
+        "the main thread keeps the process name {main:?}"
+    );
+}
+
+#[test]
+fn default_pool_holds_forty_named_redis_connections() {
+    let (redis, _gateway) = setup(&[]);
+    expect_pool(&redis, 40);
+}
+
+#[test]
+fn workers_and_pool_size_follow_the_options() {
+    let (redis, gateway) = setup(&["--workers", "3", "--pool-size=5"]);
+    let names = ["worker-1", "worker-2", "worker-3", "redis-maintainer"].map(String::from);
+    expect_threads(&gateway, 5, &names);
+    assert!(
+        !thread_names(gateway.pid()).contains(&"worker-4".to_string()),
+        "a 4th worker with --workers 3"
+    );
+    expect_pool(&redis, 5);
+    // Still serves many clients with so few workers and connections.
+    let clients: Vec<_> = (0..20)
+        .map(|c| {
+            let addr = gateway.addr();
+            thread::spawn(move || {
+                let mut stream = connect(addr);
+                for r in 0..5 {
+                    let path = format!("/few-{c}-{r}");
+                    let put = request_on(&mut stream, "PUT", &path, &[], path.as_bytes());
+                    expect_status(&put, 204);
+                    let get = request_on(&mut stream, "GET", &path, &[], b"");
+                    expect_status(&get, 200);
+                    assert_eq!(get.body, path.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client thread");
+    }
+}
