@@ -1,0 +1,104 @@
+//! The stderr logger: one line per event, `2026-11-28T04:50:43.123Z LEVEL message`.
+//!
+//! Each line is formatted first and written with one `write_all` on a locked stderr, so lines from
+//! different threads never interleave. A failed write to stderr is ignored: logging must never take
+//! the gateway down.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How important a log line is; lines below the configured level are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Something failed and an operator should look.
+    Error = 1,
+    /// Something unusual that the gateway handled.
+    Warn = 2,
+    /// Start-up, shutdown, Redis outages beginning and ending.
+    Info = 3,
+    /// Per-connection detail, for debugging.
+    Debug = 4,
+}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// Sets the most detailed level that is written.
+pub fn set_level(level: Level) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// True when lines of `level` are written.
+pub fn enabled(level: Level) -> bool {
+    level as u8 <= LEVEL.load(Ordering::Relaxed)
+}
+
+/// Writes one line at `level`, e.g. `log::write(Level::Warn, format_args!("pool {n}"))`.
+pub fn write(level: Level, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let name = match level {
+        Level::Error => "ERROR",
+        Level::Warn => "WARN ",
+        Level::Info => "INFO ",
+        Level::Debug => "DEBUG",
+    };
+    let line = format!("{} {name} {args}\n", timestamp(SystemTime::now()));
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// Writes an error line.
+pub fn error(args: fmt::Arguments<'_>) {
+    write(Level::Error, args);
+}
+
+/// Writes a warning line.
+pub fn warn(args: fmt::Arguments<'_>) {
+    write(Level::Warn, args);
+}
+
+/// Writes an informational line.
+pub fn info(args: fmt::Arguments<'_>) {
+    write(Level::Info, args);
+}
+
+/// Writes a debug line.
+pub fn debug(args: fmt::Arguments<'_>) {
+    write(Level::Debug, args);
+}
+
+/// RFC 3339 UTC time with milliseconds.
+fn timestamp(now: SystemTime) -> String {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (year, month, day) = crate::http::date::civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamp_is_rfc3339_utc() {
+        let t = UNIX_EPOCH + Duration::from_millis(784_111_777_042);
+        assert_eq!(timestamp(t), "1994-11-06T08:49:37.042Z");
+        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn levels_filter_by_order() {
+        assert!(Level::Error < Level::Debug);
+        assert!(enabled(Level::Error));
+    }
+}

@@ -1,0 +1,35 @@
+//! `redis-gateway`: builds the configuration from the command line and runs the server.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use redis_gateway::config::{self, Command};
+use redis_gateway::{log, server};
+
+fn main() -> ExitCode {
+    let args = std::env::args().skip(1);
+    let password = std::env::var("REDIS_PASSWORD").ok();
+    let cfg = match config::parse_args(args, password) {
+        Ok(Command::Run(cfg)) => *cfg,
+        Ok(Command::Help) => {
+            print!("{}", config::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("redis-gateway {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("redis-gateway: {e}\nTry 'redis-gateway --help' for the options.");
+            return ExitCode::from(2);
+        }
+    };
+    let listen = cfg.listen;
+    match server::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error(format_args!("cannot serve on {listen}: {e}"));
+            ExitCode::FAILURE
+        }
+    }
+}

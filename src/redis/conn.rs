@@ -1,0 +1,181 @@
+//! One Redis connection: connect with a timeout, run the handshake, send commands, read replies.
+//!
+//! Commands always go out as RESP arrays of bulk strings ([`crate::resp::encode_command`]), so
+//! bytes inside a key or value can never start a second command. Replies are read into a buffer
+//! that the decoder checks after each read; the buffer never grows past `max_reply_bytes`.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use super::Error;
+use crate::config::{Config, RedisTarget};
+use crate::resp::{self, Value};
+
+/// Bytes read from the socket per `read` call.
+const READ_CHUNK: usize = 16 * 1024;
+/// A reply buffer that grew past this is given back to the allocator after the reply.
+const KEEP_BUFFER_BYTES: usize = 64 * 1024;
+
+/// One open, handshaken connection to Redis.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    /// Reply bytes read but not yet decoded.
+    buf: Vec<u8>,
+    scratch: Box<[u8]>,
+    out: Vec<u8>,
+    limits: resp::Limits,
+    max_reply_bytes: usize,
+    reply_timeout: Duration,
+    last_used: Instant,
+}
+
+impl Conn {
+    /// Connects to `target` within `cfg.redis_connect_timeout` and runs the handshake:
+    /// `AUTH` (when a password is set), `SELECT` (when the db is not 0), `CLIENT SETNAME redis-gateway`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when no address answers, [`Error::Handshake`] when Redis refuses a step
+    /// (wrong password, `max number of clients reached`, a bad db number).
+    pub fn connect(target: &RedisTarget, cfg: &Config) -> Result<Conn, Error> {
+        let stream = open(target, cfg.redis_connect_timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(cfg.redis_timeout))?;
+        stream.set_write_timeout(Some(cfg.redis_timeout))?;
+        let mut conn = Conn {
+            stream,
+            buf: Vec::new(),
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            out: Vec::new(),
+            limits: resp::Limits {
+                max_bulk_bytes: cfg.max_reply_bytes,
+                ..resp::Limits::default()
+            },
+            max_reply_bytes: cfg.max_reply_bytes,
+            reply_timeout: cfg.redis_timeout,
+            last_used: Instant::now(),
+        };
+        conn.handshake(target)?;
+        Ok(conn)
+    }
+
+    fn handshake(&mut self, target: &RedisTarget) -> Result<(), Error> {
+        if let Some(password) = &target.password {
+            let reply = match &target.user {
+                Some(user) => self.call(&[b"AUTH", user.as_bytes(), password.as_bytes()])?,
+                None => self.call(&[b"AUTH".as_slice(), password.as_bytes()])?,
+            };
+            expect_ok("AUTH", &reply)?;
+        }
+        if target.db != 0 {
+            let db = target.db.to_string();
+            let reply = self.call(&[b"SELECT".as_slice(), db.as_bytes()])?;
+            expect_ok("SELECT", &reply)?;
+        }
+        let reply = self.call(&[b"CLIENT".as_slice(), b"SETNAME", b"redis-gateway"])?;
+        expect_ok("CLIENT SETNAME", &reply)
+    }
+
+    /// Sends one command and reads its reply. A Redis error reply is `Ok(Value::Error(..))`.
+    ///
+    /// # Errors
+    ///
+    /// Any [`Error`]; after one, the connection must be dropped (see [`Error::poisons_connection`]).
+    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Value, Error> {
+        self.out.clear();
+        resp::encode_command(args, &mut self.out);
+        self.stream.write_all(&self.out)?;
+        let reply = self.read_reply();
+        self.last_used = Instant::now();
+        reply
+    }
+
+    /// How long this connection has been unused.
+    pub fn idle_for(&self) -> Duration {
+        self.last_used.elapsed()
+    }
+
+    /// Reads exactly one reply within the reply timeout.
+    fn read_reply(&mut self) -> Result<Value, Error> {
+        let deadline = Instant::now() + self.reply_timeout;
+        let mut reads = 0;
+        loop {
+            if let Some(value) = self.take_reply()? {
+                if reads > 1 {
+                    // Later reads shortened the socket timeout; restore it for the next call.
+                    self.stream.set_read_timeout(Some(self.reply_timeout))?;
+                }
+                return Ok(value);
+            }
+            if reads > 0 {
+                // Later reads get only what is left of the reply timeout, so a reply that
+                // trickles in cannot hold the worker past the deadline.
+                let left = deadline
+                    .checked_duration_since(Instant::now())
+                    .filter(|d| !d.is_zero())
+                    .ok_or(Error::Timeout)?;
+                self.stream.set_read_timeout(Some(left))?;
+            }
+            reads += 1;
+            let n = self.stream.read(&mut self.scratch)?;
+            if n == 0 {
+                return Err(Error::Closed);
+            }
+            if self.buf.len().saturating_add(n) > self.max_reply_bytes {
+                return Err(Error::ReplyTooLarge);
+            }
+            self.buf.extend_from_slice(&self.scratch[..n]);
+        }
+    }
+
+    /// Decodes the buffered reply when it is complete.
+    fn take_reply(&mut self) -> Result<Option<Value>, Error> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        match resp::decode(&self.buf, &self.limits).map_err(Error::Protocol)? {
+            resp::Status::Partial => Ok(None),
+            resp::Status::Complete((value, used)) => {
+                if used != self.buf.len() {
+                    // Bytes nobody asked for: the stream is out of step. Refuse to guess
+                    // which reply belongs to which command.
+                    return Err(Error::Unsolicited);
+                }
+                self.buf.clear();
+                if self.buf.capacity() > KEEP_BUFFER_BYTES {
+                    self.buf = Vec::new();
+                }
+                Ok(Some(value))
+            }
+        }
+    }
+}
+
+fn open(target: &RedisTarget, timeout: Duration) -> Result<TcpStream, Error> {
+    let addrs = (target.host.as_str(), target.port).to_socket_addrs()?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Io(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "host has no address")
+    })))
+}
+
+fn expect_ok(step: &str, reply: &Value) -> Result<(), Error> {
+    match reply {
+        Value::Simple(s) if s == b"OK" => Ok(()),
+        Value::Error(text) => Err(Error::Handshake(format!(
+            "{step}: {}",
+            String::from_utf8_lossy(text)
+        ))),
+        other => Err(Error::Handshake(format!(
+            "{step}: unexpected reply {other:?}"
+        ))),
+    }
+}

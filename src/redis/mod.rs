@@ -1,0 +1,84 @@
+//! Everything that touches a Redis socket: one connection ([`Conn`]), the pool workers borrow from
+//! ([`Pool`], [`PooledConn`]), and the thread that keeps the pool full ([`maintainer`]).
+//!
+//! A connection that saw an I/O error, a timeout or a malformed reply is never reused: a late reply
+//! would otherwise answer the next request. It is dropped, and the maintainer opens a new one.
+
+use std::fmt;
+use std::io;
+
+pub mod conn;
+pub mod maintainer;
+pub mod pool;
+
+pub use conn::Conn;
+pub use pool::{Pool, PoolStats, PooledConn};
+
+/// Why a Redis round trip failed. A Redis `-ERR` reply is not an error here: it is a
+/// [`crate::resp::Value::Error`] value.
+#[derive(Debug)]
+pub enum Error {
+    /// The socket failed (reset, refused, broken pipe).
+    Io(io::Error),
+    /// Redis closed the connection before the reply was complete.
+    Closed,
+    /// No complete reply within the reply timeout.
+    Timeout,
+    /// The reply is not valid RESP.
+    Protocol(crate::resp::DecodeError),
+    /// The reply is larger than the configured maximum.
+    ReplyTooLarge,
+    /// Redis sent bytes after a complete reply that no command asked for.
+    Unsolicited,
+    /// No pooled connection could be had within the checkout timeout, or Redis is down.
+    Unavailable(String),
+    /// The connection handshake (AUTH, SELECT, CLIENT SETNAME) was refused by Redis.
+    Handshake(String),
+}
+
+impl Error {
+    /// True for errors after which the connection must not carry another command.
+    pub fn poisons_connection(&self) -> bool {
+        !matches!(self, Error::Unavailable(_))
+    }
+
+    /// True when the error suggests the server went away, so that every idle connection is suspect.
+    pub fn server_gone(&self) -> bool {
+        matches!(self, Error::Io(_) | Error::Closed)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "redis connection failed: {e}"),
+            Error::Closed => f.write_str("redis closed the connection"),
+            Error::Timeout => f.write_str("redis did not answer in time"),
+            Error::Protocol(e) => write!(f, "malformed reply from redis: {e}"),
+            Error::ReplyTooLarge => f.write_str("redis reply larger than --max-reply-bytes"),
+            Error::Unsolicited => f.write_str("redis sent a reply nobody asked for"),
+            Error::Unavailable(why) => write!(f, "redis unavailable: {why}"),
+            Error::Handshake(why) => write!(f, "redis refused the connection setup: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Protocol(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        match e.kind() {
+            // A read timeout shows as WouldBlock on Unix and TimedOut on Windows.
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout,
+            _ => Error::Io(e),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The pool of Redis connections: workers borrow with [`Pool::checkout`], the maintainer fills.
+//!
+//! ```text
+//!   worker ── checkout (waits ≤ checkout timeout) ──► PooledConn ── drop ──► back to idle
+//!                                                       │ error
+//!                                                       ▼
+//!                              discarded; `open` drops; maintainer is woken to replace it
+//! ```
+//!
+//! `open` counts every live connection, idle or lent; the maintainer keeps it at `size`. No I/O
+//! happens under the lock: connections are closed after it is released.
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::{Conn, Error};
+use crate::resp::Value;
+
+/// A bounded set of Redis connections shared by all workers.
+#[derive(Debug)]
+pub struct Pool {
+    size: usize,
+    ping_interval: Duration,
+    state: Mutex<State>,
+    /// Signalled when a connection becomes idle or the pool closes (workers wait on it).
+    returned: Condvar,
+    /// Signalled when a connection is discarded or the pool closes (the maintainer waits on it).
+    vacancy: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    idle: Vec<Conn>,
+    /// Idle plus lent connections.
+    open: usize,
+    closed: bool,
+    /// Why the last connection attempt failed; `None` once one succeeds.
+    down: Option<String>,
+}
+
+/// A snapshot of the pool, for logs and health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The configured number of connections.
+    pub size: usize,
+    /// Live connections (idle + in use).
+    pub open: usize,
+    /// Connections waiting in the pool.
+    pub idle: usize,
+}
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Pool>();
+};
+
+impl Pool {
+    /// An empty pool that the maintainer will fill to `size` connections.
+    pub fn new(size: usize, ping_interval: Duration) -> Pool {
+        Pool {
+            size,
+            ping_interval,
+            state: Mutex::new(State::default()),
+            returned: Condvar::new(),
+            vacancy: Condvar::new(),
+        }
+    }
+
+    /// The lock. A panic while holding it cannot leave `State` half-updated (every update is a
+    /// single field write or push), so a poisoned lock is simply taken over.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Borrows a connection, waiting at most `timeout`. A connection idle longer than the ping
+    /// interval is checked with `PING` first; one that fails the check is replaced.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] when Redis is known to be down, the pool is closed, or no
+    /// connection became free in time.
+    pub fn checkout(&self, timeout: Duration) -> Result<PooledConn<'_>, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let conn = self.take_idle(deadline)?;
+            if conn.idle_for() < self.ping_interval {
+                return Ok(PooledConn {
+                    pool: self,
+                    conn: Some(conn),
+                });
+            }
+            let mut lent = PooledConn {
+                pool: self,
+                conn: Some(conn),
+            };
+            match lent.call(&[b"PING"]) {
+                Ok(Value::Simple(pong)) if pong == b"PONG" => return Ok(lent),
+                Ok(_) => lent.discard(false),
+                Err(_) => {} // `call` already discarded it
+            }
+        }
+    }
+
+    fn take_idle(&self, deadline: Instant) -> Result<Conn, Error> {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return Err(Error::Unavailable("the gateway is shutting down".into()));
+            }
+            if let Some(conn) = state.idle.pop() {
+                return Ok(conn);
+            }
+            if state.open == 0 {
+                if let Some(why) = &state.down {
+                    // Nothing to wait for: fail fast instead of holding the worker.
+                    return Err(Error::Unavailable(why.clone()));
+                }
+            }
+            let left = match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => {
+                    return Err(Error::Unavailable(
+                        "every pooled connection is busy (--checkout-timeout passed)".into(),
+                    ))
+                }
+            };
+            state = self
+                .returned
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Returns a healthy connection to the idle set.
+    fn put_back(&self, conn: Conn) {
+        let mut state = self.lock();
+        if state.closed {
+            state.open = state.open.saturating_sub(1);
+            drop(state);
+            drop(conn);
+            return;
+        }
+        state.idle.push(conn);
+        drop(state);
+        self.returned.notify_one();
+    }
+
+    /// Forgets a lent connection that failed. When the failure says the server went away, every
+    /// idle connection is suspect too and is closed, so that the next requests fail fast or get
+    /// fresh connections instead of each finding one dead socket.
+    fn discard(&self, server_gone: bool) {
+        let mut state = self.lock();
+        state.open = state.open.saturating_sub(1);
+        let suspects = if server_gone {
+            let idle = std::mem::take(&mut state.idle);
+            state.open = state.open.saturating_sub(idle.len());
+            idle
+        } else {
+            Vec::new()
+        };
+        drop(state);
+        drop(suspects);
+        self.vacancy.notify_one();
+    }
+
+    /// A snapshot of the pool's counters.
+    pub fn stats(&self) -> PoolStats {
+        let state = self.lock();
+        PoolStats {
+            size: self.size,
+            open: state.open,
+            idle: state.idle.len(),
+        }
+    }
+
+    /// Closes the pool: waiting checkouts fail, idle connections are closed, the maintainer stops.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        let idle = std::mem::take(&mut state.idle);
+        state.open = state.open.saturating_sub(idle.len());
+        drop(state);
+        drop(idle);
+        self.returned.notify_all();
+        self.vacancy.notify_all();
+    }
+
+    /// For the maintainer: waits until the pool has room for another connection. Returns false
+    /// once the pool is closed.
+    pub(super) fn wait_for_vacancy(&self) -> bool {
+        let mut state = self.lock();
+        while !state.closed && state.open >= self.size {
+            state = self
+                .vacancy
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        !state.closed
+    }
+
+    /// For the maintainer: adds a freshly opened connection.
+    pub(super) fn add(&self, conn: Conn) {
+        let mut state = self.lock();
+        if state.closed {
+            return;
+        }
+        state.open += 1;
+        state.down = None;
+        state.idle.push(conn);
+        drop(state);
+        self.returned.notify_one();
+    }
+
+    /// For the maintainer: records why connecting failed, so checkouts can fail fast.
+    pub(super) fn set_down(&self, why: String) {
+        self.lock().down = Some(why);
+        // Wake waiting workers so that they see `down` instead of sleeping out their timeout.
+        self.returned.notify_all();
+    }
+
+    /// For the maintainer: sleeps `pause`, or less when the pool closes. Returns false if closed.
+    pub(super) fn pause(&self, pause: Duration) -> bool {
+        let deadline = Instant::now() + pause;
+        let mut state = self.lock();
+        while !state.closed {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return true;
+            };
+            state = self
+                .vacancy
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        false
+    }
+}
+
+/// A connection borrowed from the [`Pool`]; dropping it returns it (or, after an error, frees its
+/// slot for a fresh one).
+#[derive(Debug)]
+pub struct PooledConn<'a> {
+    pool: &'a Pool,
+    conn: Option<Conn>,
+}
+
+impl PooledConn<'_> {
+    /// Runs one command. After a transport error the connection is discarded, never reused.
+    ///
+    /// # Errors
+    ///
+    /// See [`Conn::call`]; a second call after an error gives [`Error::Unavailable`].
+    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Value, Error> {
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::Unavailable("connection already discarded".into()))?;
+        let result = conn.call(args);
+        if let Err(e) = &result {
+            if e.poisons_connection() {
+                self.discard(e.server_gone());
+            }
+        }
+        result
+    }
+
+    fn discard(&mut self, server_gone: bool) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            self.pool.discard(server_gone);
+        }
+    }
+}
+
+impl Drop for PooledConn<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.put_back(conn);
+        }
+    }
+}

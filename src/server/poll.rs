@@ -1,0 +1,391 @@
+//! The main thread's poll loop: accept, read parked connections, dispatch, enforce timeouts.
+//!
+//! std has no epoll, so readiness is found by trying: a nonblocking `accept` until `WouldBlock`,
+//! then a nonblocking `read` on each parked connection that is due for a look. The loop never
+//! blocks and does bounded work per pass:
+//!
+//! * at most [`ACCEPTS_PER_PASS`] accepts and one read of at most [`READ_CHUNK`] per connection;
+//! * a connection active in the last [`HOT_WINDOW`] is read every pass; a quieter one is read at
+//!   an interval that grows with the number of parked connections ([`SCAN_READS_PER_SEC`] reads
+//!   per second in all), so 1,000 idle keep-alive connections cost a few percent of a core;
+//! * when a pass finds nothing to do, the loop sleeps [`MIN_NAP`], doubling up to [`MAX_NAP`];
+//!   any progress resets the nap, so a request on a quiet gateway waits about a millisecond.
+//!
+//! A connection goes to the workers only when its buffer holds a complete request (or bytes the
+//! parser already rejects), so no worker ever waits for a client to send.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::connection::Connection;
+use super::queue::Task;
+use super::Shared;
+use crate::http::{self, Status};
+use crate::log;
+
+/// Most connections accepted in one pass, so a connection storm cannot starve parked clients.
+pub const ACCEPTS_PER_PASS: usize = 64;
+/// Largest read from one connection in one pass.
+pub const READ_CHUNK: usize = 64 * 1024;
+/// A connection with activity this recent is read on every pass.
+pub const HOT_WINDOW: Duration = Duration::from_millis(5);
+/// Budget of reads per second spent on quiet connections.
+pub const SCAN_READS_PER_SEC: u64 = 50_000;
+/// Quiet connections are read at least this often, however few there are.
+pub const MIN_SCAN_INTERVAL: Duration = Duration::from_millis(1);
+/// First sleep after a pass that found nothing to do.
+pub const MIN_NAP: Duration = Duration::from_micros(20);
+/// Longest sleep between passes.
+pub const MAX_NAP: Duration = Duration::from_millis(1);
+/// How long a closing connection is drained before it is closed for good.
+pub const LINGER: Duration = Duration::from_secs(2);
+/// Pause after an accept error such as EMFILE, so that the loop does not spin on it.
+pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// The loop's own state: the listener and the parked connections.
+#[derive(Debug)]
+pub struct PollLoop {
+    listener: TcpListener,
+    parked: Vec<Connection>,
+    returned: Vec<Connection>,
+    scratch: Box<[u8]>,
+    nap: Duration,
+    accept_paused_until: Option<Instant>,
+    last_accept_error_log: Option<Instant>,
+}
+
+impl PollLoop {
+    /// Takes a bound listener and makes it nonblocking.
+    ///
+    /// # Errors
+    ///
+    /// When the listener cannot be made nonblocking.
+    pub fn new(listener: TcpListener) -> io::Result<PollLoop> {
+        listener.set_nonblocking(true)?;
+        Ok(PollLoop {
+            listener,
+            parked: Vec::new(),
+            returned: Vec::new(),
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
+            nap: MIN_NAP,
+            accept_paused_until: None,
+            last_accept_error_log: None,
+        })
+    }
+
+    /// Runs passes until `shared` says stop.
+    pub fn run(&mut self, shared: &Shared) {
+        while !shared.stopping.load(Ordering::Relaxed) {
+            if self.pass(shared) {
+                self.nap = MIN_NAP;
+            } else {
+                thread::sleep(self.nap);
+                self.nap = (self.nap * 2).min(MAX_NAP);
+            }
+        }
+    }
+
+    /// One pass; true when it made progress.
+    fn pass(&mut self, shared: &Shared) -> bool {
+        let now = Instant::now();
+        let mut progress = self.accept(shared, now);
+        shared.handback.drain_into(&mut self.returned);
+        if !self.returned.is_empty() {
+            progress = true;
+            for mut conn in self.returned.drain(..) {
+                conn.next_check = now;
+                self.parked.push(conn);
+            }
+        }
+        let quiet_interval = quiet_interval(self.parked.len());
+        let mut i = 0;
+        while i < self.parked.len() {
+            let verdict = self.visit(i, shared, now, quiet_interval);
+            if verdict.progress {
+                progress = true;
+            }
+            match verdict.action {
+                Action::Keep => i += 1,
+                Action::Close => {
+                    let conn = self.parked.swap_remove(i);
+                    shared.close_connection(conn);
+                }
+                Action::Dispatch(timed_out) => {
+                    let conn = self.parked.swap_remove(i);
+                    let task = if timed_out {
+                        Task::TimedOut(conn)
+                    } else {
+                        Task::Serve(conn)
+                    };
+                    if let Err(task) = shared.queue.push(task) {
+                        let (Task::Serve(conn) | Task::TimedOut(conn)) = task;
+                        refuse(conn, shared, "server busy: task queue full, retry");
+                    }
+                }
+            }
+        }
+        progress
+    }
+
+    fn accept(&mut self, shared: &Shared, now: Instant) -> bool {
+        if let Some(until) = self.accept_paused_until {
+            if now < until {
+                return false;
+            }
+            self.accept_paused_until = None;
+        }
+        let mut progress = false;
+        for _ in 0..ACCEPTS_PER_PASS {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    progress = true;
+                    if let Err(e) = arm(&stream) {
+                        log::debug(format_args!("dropping {peer}: {e}"));
+                        continue;
+                    }
+                    let conn = Connection::new(stream, peer, now);
+                    if shared.open_connections.load(Ordering::Relaxed) >= shared.cfg.max_connections
+                    {
+                        refuse(
+                            conn,
+                            shared,
+                            "too many open connections (--max-connections)",
+                        );
+                        continue;
+                    }
+                    shared.open_connections.fetch_add(1, Ordering::Relaxed);
+                    self.parked.push(conn);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_transient_accept_error(&e) => {
+                    // The client gave up before we accepted it; nothing to do.
+                    continue;
+                }
+                Err(e) => {
+                    // EMFILE, ENFILE, ENOBUFS…: the pending connection stays in the backlog. Log at
+                    // most once a second and stop accepting briefly instead of spinning.
+                    let log_now = self
+                        .last_accept_error_log
+                        .map(|t| now.duration_since(t) >= Duration::from_secs(1))
+                        .unwrap_or(true);
+                    if log_now {
+                        log::error(format_args!(
+                            "accept failed: {e} (out of file descriptors? raise `ulimit -n` or lower --max-connections)"
+                        ));
+                        self.last_accept_error_log = Some(now);
+                    }
+                    self.accept_paused_until = Some(now + ACCEPT_ERROR_PAUSE);
+                    break;
+                }
+            }
+        }
+        progress
+    }
+
+    /// Looks at parked connection `i`: reads if due, checks timeouts, decides what to do.
+    fn visit(&mut self, i: usize, shared: &Shared, now: Instant, quiet: Duration) -> Verdict {
+        let cfg = &shared.cfg;
+        let scratch = &mut self.scratch;
+        let Some(conn) = self.parked.get_mut(i) else {
+            return Verdict::keep(false);
+        };
+        if let Some(until) = conn.linger_until {
+            return linger(conn, scratch, now, until);
+        }
+        let mut progress = false;
+        if conn.next_check <= now {
+            match conn.stream.read(scratch) {
+                Ok(0) => return Verdict::close(),
+                Ok(n) => {
+                    progress = true;
+                    if conn.buf.is_empty() {
+                        conn.request_started = Some(now);
+                    }
+                    conn.buf
+                        .extend_from_slice(scratch.get(..n).unwrap_or_default());
+                    conn.last_activity = now;
+                    conn.next_check = now;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let hot = now.duration_since(conn.last_activity) < HOT_WINDOW;
+                    conn.next_check = if hot { now } else { now + quiet };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Verdict::close(),
+            }
+        }
+        if conn.buf.is_empty() {
+            let idle = now.duration_since(conn.last_activity) >= cfg.idle_timeout;
+            return if idle {
+                Verdict::close()
+            } else {
+                Verdict::keep(progress)
+            };
+        }
+        if !progress
+            && conn.head.is_some() == conn.request_started.is_some()
+            && !timed_out(conn, shared, now)
+        {
+            // Nothing new arrived and nothing expired: the verdict cannot have changed.
+            return Verdict::keep(false);
+        }
+        match readiness(conn, shared) {
+            Readiness::Ready => Verdict {
+                action: Action::Dispatch(false),
+                progress: true,
+            },
+            Readiness::Waiting => {
+                if timed_out(conn, shared, now) {
+                    Verdict {
+                        action: Action::Dispatch(true),
+                        progress: true,
+                    }
+                } else {
+                    Verdict::keep(progress)
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Action {
+    Keep,
+    Close,
+    /// Hand to a worker; `true` when the request timed out (408).
+    Dispatch(bool),
+}
+
+#[derive(Debug)]
+struct Verdict {
+    action: Action,
+    progress: bool,
+}
+
+impl Verdict {
+    fn keep(progress: bool) -> Verdict {
+        Verdict {
+            action: Action::Keep,
+            progress,
+        }
+    }
+    fn close() -> Verdict {
+        Verdict {
+            action: Action::Close,
+            progress: true,
+        }
+    }
+}
+
+enum Readiness {
+    /// A complete request, or bytes the parser rejects: a worker must answer.
+    Ready,
+    /// More bytes are needed.
+    Waiting,
+}
+
+/// Advances the cached parse of the request at the start of `conn.buf`.
+fn readiness(conn: &mut Connection, shared: &Shared) -> Readiness {
+    let limits = &shared.limits;
+    if conn.head.is_none() {
+        match http::parse_head(&conn.buf, limits) {
+            Ok(Status::Partial) => return Readiness::Waiting,
+            Ok(Status::Complete(head)) => conn.head = Some(head),
+            Err(_) => return Readiness::Ready,
+        }
+    }
+    let Some((head, head_len)) = &conn.head else {
+        return Readiness::Waiting;
+    };
+    let body = conn.buf.get(*head_len..).unwrap_or_default();
+    match http::scan_body(body, head.framing, &mut conn.scan, limits) {
+        Ok(Status::Complete(_)) | Err(_) => Readiness::Ready,
+        Ok(Status::Partial) => {
+            if head.expect_continue && !conn.continue_sent && body.is_empty() {
+                // RFC 9110 §10.1.1: the client waits for this before sending the body. The head
+                // passed every check that does not need the body, so the request will be read.
+                conn.continue_sent = true;
+                if conn.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n").ok() != Some(25) {
+                    return Readiness::Ready; // the worker will find the socket broken
+                }
+            }
+            Readiness::Waiting
+        }
+    }
+}
+
+/// Whether the request being received has been too slow: the head must be complete within the
+/// header timeout of its first byte; a body may not pause longer than the body timeout.
+fn timed_out(conn: &Connection, shared: &Shared, now: Instant) -> bool {
+    match (&conn.head, conn.request_started) {
+        (None, Some(started)) => now.duration_since(started) >= shared.cfg.header_timeout,
+        (Some(_), _) => now.duration_since(conn.last_activity) >= shared.cfg.body_timeout,
+        (None, None) => false,
+    }
+}
+
+/// Reads and discards from a closing connection until EOF or the deadline.
+fn linger(conn: &mut Connection, scratch: &mut [u8], now: Instant, until: Instant) -> Verdict {
+    if now >= until {
+        return Verdict::close();
+    }
+    if conn.next_check > now {
+        return Verdict::keep(false);
+    }
+    match conn.stream.read(scratch) {
+        Ok(0) => Verdict::close(),
+        Ok(_) => Verdict::keep(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            conn.next_check = now + Duration::from_millis(10);
+            Verdict::keep(false)
+        }
+        Err(_) => Verdict::close(),
+    }
+}
+
+/// The interval at which quiet connections are read: the read budget spread over all of them.
+fn quiet_interval(parked: usize) -> Duration {
+    let per_conn = Duration::from_micros(1_000_000 * parked as u64 / SCAN_READS_PER_SEC);
+    per_conn.max(MIN_SCAN_INTERVAL)
+}
+
+/// Prepares an accepted socket for the loop. Nonblocking while parked; the write timeout bounds
+/// every blocking write a worker makes; responses go out without Nagle delay.
+fn arm(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nonblocking(true)?;
+    stream.set_nodelay(true)
+}
+
+/// Answers 503 with a best-effort nonblocking write and closes; used when no worker can take it.
+fn refuse(conn: Connection, shared: &Shared, why: &str) {
+    let response = crate::api::Error::Overloaded(why.to_string()).into_response();
+    let mut out = Vec::new();
+    http::response::write(&response, false, &shared.date(), &mut out);
+    let mut stream = &conn.stream;
+    let _ = stream.write(&out);
+    let _ = conn.stream.shutdown(Shutdown::Both);
+    shared.close_connection(conn);
+}
+
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_interval_spreads_the_read_budget() {
+        assert_eq!(quiet_interval(0), MIN_SCAN_INTERVAL);
+        assert_eq!(quiet_interval(10), MIN_SCAN_INTERVAL);
+        assert_eq!(quiet_interval(1000), Duration::from_millis(20));
+    }
+}
