@@ -38,6 +38,7 @@ fn post_form(addr: SocketAddr, body: &[u8]) -> Response {
 fn expect_error_and_close(stream: &mut std::net::TcpStream, response: &Response, status: u16) {
     expect_status(response, status);
     expect_common_headers(response);
+    expect_text_error(response);
     assert!(
         response.closes(),
         "a {status} must carry Connection: close:\n{response:?}"

@@ -192,6 +192,50 @@ fn password_from_flag_env_and_url() {
 }
 
 #[test]
+fn acl_user_from_flag_and_url() {
+    let redis = RedisServer::start_with(&["--user", "alice", "on", ">pw", "~*", "&*", "+@all"]);
+    let redis_addr = format!("127.0.0.1:{}", redis.port());
+    let url = format!("redis://alice:pw@127.0.0.1:{}", redis.port());
+    let ways: [&[&str]; 2] = [
+        &[
+            "--redis",
+            &redis_addr,
+            "--redis-user",
+            "alice",
+            "--redis-password",
+            "pw",
+        ],
+        &["--redis", &url],
+    ];
+    for args in ways {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let gateway = Gateway::spawn(&all, &[]);
+        gateway.wait_ready();
+        expect_status(&request(gateway.addr(), "PUT", "/acl", &[], b"x"), 204);
+        let mut list = String::new();
+        let as_alice = poll_until(START_TIMEOUT, || {
+            list = redis.cmd(&[b"CLIENT", b"LIST"]).text();
+            let pooled: Vec<&str> = list
+                .lines()
+                .filter(|l| l.contains("name=redis-gateway "))
+                .collect();
+            pooled.len() == 40 && pooled.iter().all(|l| l.contains(" user=alice "))
+        });
+        assert!(
+            as_alice,
+            "{args:?}: pooled connections are not all user=alice:\n{list}"
+        );
+    }
+    let gateway = Gateway::start(
+        &redis,
+        &["--redis-user", "alice", "--redis-password", "nope"],
+    );
+    let response = request(gateway.addr(), "GET", "/acl", &[], b"");
+    expect_status(&response, 503);
+}
+
+#[test]
 fn wrong_or_missing_password_gives_503() {
     let redis = RedisServer::start_with(&["--requirepass", "secret"]);
     for extra in [&["--redis-password", "wrong"][..], &[][..]] {

@@ -33,6 +33,7 @@ fn expect_protocol_error(addr: SocketAddr, raw: &[u8], status: u16) -> Response 
         "request {shown:?} got:\n{response:?}"
     );
     expect_common_headers(&response);
+    expect_text_error(&response);
     assert!(
         response.header("content-length").is_some(),
         "error response without Content-Length:\n{response:?}"
@@ -253,6 +254,74 @@ fn bad_chunk_sizes_are_400() {
         expect_protocol_error(gateway.addr(), &raw, 400);
     }
     assert_eq!(redis.cmd(&[b"EXISTS", b"k"]).integer(), 0);
+}
+
+#[test]
+fn stalled_body_gets_408_then_close() {
+    let (redis, gateway) = setup(&["--body-timeout", "1s"]);
+    let mut stream = connect(gateway.addr());
+    let started = Instant::now();
+    send(
+        &mut stream,
+        b"PUT /half HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhello",
+    );
+    let response =
+        read_response(&mut stream).unwrap_or_else(|e| panic!("no 408 for a stalled body: {e}"));
+    let took = started.elapsed();
+    expect_status(&response, 408);
+    assert!(response.closes(), "408 must close:\n{response:?}");
+    assert!(
+        took >= Duration::from_millis(800) && took <= Duration::from_millis(2_500),
+        "408 after {took:?}, want about 1 s"
+    );
+    assert!(is_closed(&mut stream));
+    assert_eq!(
+        redis.cmd(&[b"EXISTS", b"half"]).integer(),
+        0,
+        "half a body was stored"
+    );
+}
+
+#[test]
+fn connections_beyond_the_maximum_get_503() {
+    // `--help`: "--max-connections N  open client connections; beyond: 503".
+    let (_redis, gateway) = setup(&["--max-connections", "2"]);
+    // The probe connections of `wait_ready` count until the gateway notices they closed: retry until two
+    // connections of ours are served and held open.
+    let served_connection = || {
+        let mut held = None;
+        let ok = poll_until(START_TIMEOUT, || {
+            let mut stream = connect(gateway.addr());
+            send(&mut stream, &format_request("GET", "/k", &[], b""));
+            let served = matches!(read_response(&mut stream), Ok(r) if r.status == 404);
+            if served {
+                held = Some(stream);
+            }
+            served
+        });
+        assert!(ok, "no connection was served within {START_TIMEOUT:?}");
+        held.expect("held connection")
+    };
+    let mut first = served_connection();
+    let second = served_connection();
+    let mut third = connect(gateway.addr());
+    send(&mut third, &format_request("GET", "/k", &[], b""));
+    let response = read_response(&mut third)
+        .unwrap_or_else(|e| panic!("third connection got no response: {e}"));
+    expect_status(&response, 503);
+    assert!(
+        response.closes(),
+        "the refused connection must close:\n{response:?}"
+    );
+    assert!(is_closed(&mut third));
+    // The first two still work, and a slot frees when one closes.
+    expect_status(&request_on(&mut first, "GET", "/k", &[], b""), 404);
+    drop(second);
+    let served = poll_until(
+        START_TIMEOUT,
+        || matches!(try_request(gateway.addr(), "GET", "/k", &[], b""), Ok(r) if r.status == 404),
+    );
+    assert!(served, "a freed connection slot was never reused");
 }
 
 #[test]

@@ -156,6 +156,36 @@ fn redis_down_at_start_up_gives_503_then_serves_once_it_comes_up() {
     let put = request(gateway.addr(), "PUT", "/k", &[], b"v");
     expect_status(&put, 503);
     expect_retry_after(&put);
+    // 5xx follow keep-alive: the same socket serves the next request.
+    let mut stream = connect(gateway.addr());
+    for i in 0..3 {
+        let response = request_on(&mut stream, "GET", "/k", &[], b"");
+        expect_status(&response, 503);
+        assert!(
+            !response.closes(),
+            "503 #{i} closed a keep-alive connection:\n{response:?}"
+        );
+    }
+    // "Says so once in the log": the retrying maintainer must not repeat it (checked for a while).
+    let redis_addr = format!("127.0.0.1:{port}");
+    let mentions = || {
+        gateway
+            .log()
+            .lines()
+            .filter(|l| l.contains(&redis_addr) && !l.contains("listening on"))
+            .count()
+    };
+    assert!(
+        poll_until(START_TIMEOUT, || mentions() >= 1),
+        "the log never says Redis {redis_addr} is unreachable:\n{}",
+        gateway.log()
+    );
+    let repeated = poll_until(Duration::from_millis(1_500), || mentions() > 1);
+    assert!(
+        !repeated,
+        "Redis being down was logged more than once:\n{}",
+        gateway.log()
+    );
 
     let redis = RedisServer::start_on(port, &[]);
     gateway.wait_ready();

@@ -363,3 +363,18 @@ pub fn expect_common_headers(response: &Response) {
         "more than one Content-Length:\n{response:?}"
     );
 }
+
+/// Asserts an error response has a short `text/plain` body ("Error bodies are short text/plain").
+#[track_caller]
+pub fn expect_text_error(response: &Response) {
+    assert!(
+        response
+            .header("content-type")
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("text/plain")),
+        "error response must be text/plain:\n{response:?}"
+    );
+    assert!(
+        !response.body.is_empty() && response.body.len() <= 1024,
+        "error body must be short text:\n{response:?}"
+    );
+}

@@ -14,9 +14,9 @@ pub mod rng;
 
 pub use gateway::Gateway;
 pub use http::{
-    connect, expect_common_headers, expect_status, format_request, is_closed, read_head_response,
-    read_response, request, request_on, send, try_read_response, try_request, wait_closed, Closed,
-    Response,
+    connect, expect_common_headers, expect_status, expect_text_error, format_request, is_closed,
+    read_head_response, read_response, request, request_on, send, try_read_response, try_request,
+    wait_closed, Closed, Response,
 };
 pub use redis::{RedisServer, RespReply};
 
