@@ -155,6 +155,42 @@ fn size_limits_give_414_and_431() {
 }
 
 #[test]
+fn limits_follow_the_options() {
+    let (_redis, gateway) = setup(&[
+        "--max-request-line",
+        "200",
+        "--max-head-bytes=1000",
+        "--max-headers",
+        "5",
+    ]);
+    let addr = gateway.addr();
+    let get = |path: &str, headers: usize, header_bytes: usize| {
+        let mut raw = format!("GET {path} HTTP/1.1\r\nHost: t\r\n");
+        for i in 1..headers {
+            raw.push_str(&format!("X-{i}: {}\r\n", "v".repeat(header_bytes)));
+        }
+        raw.push_str("\r\n");
+        raw
+    };
+    let served = |raw: String| {
+        let mut stream = connect(addr);
+        send(&mut stream, raw.as_bytes());
+        let response = read_response(&mut stream).expect("response");
+        expect_status(&response, 404);
+    };
+    served(get(&format!("/{}", "a".repeat(150)), 1, 0));
+    expect_protocol_error(
+        addr,
+        get(&format!("/{}", "a".repeat(250)), 1, 0).as_bytes(),
+        414,
+    );
+    served(get("/k", 5, 10));
+    expect_protocol_error(addr, get("/k", 6, 10).as_bytes(), 431);
+    served(get("/k", 3, 200));
+    expect_protocol_error(addr, get("/k", 4, 400).as_bytes(), 431);
+}
+
+#[test]
 fn body_over_the_limit_is_413_without_reading_it() {
     let (redis, gateway) = setup(&["--max-body-bytes", "1000"]);
     let addr = gateway.addr();
