@@ -78,6 +78,7 @@ impl Error {
                 redis::Error::Unavailable(_) | redis::Error::Handshake(_) => 503,
                 redis::Error::Io(_)
                 | redis::Error::Closed
+                | redis::Error::Stale
                 | redis::Error::Protocol(_)
                 | redis::Error::ReplyTooLarge
                 | redis::Error::Unsolicited => 502,

@@ -33,7 +33,7 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// A connection with activity this recent is read on every pass.
 pub const HOT_WINDOW: Duration = Duration::from_millis(5);
 /// Budget of reads per second spent on quiet connections.
-pub const SCAN_READS_PER_SEC: u64 = 50_000;
+pub const SCAN_READS_PER_SEC: u64 = 25_000;
 /// Quiet connections are read at least this often, however few there are.
 pub const MIN_SCAN_INTERVAL: Duration = Duration::from_millis(1);
 /// First sleep after a pass that found nothing to do.
@@ -382,6 +382,6 @@ mod tests {
     fn quiet_interval_spreads_the_read_budget() {
         assert_eq!(quiet_interval(0), MIN_SCAN_INTERVAL);
         assert_eq!(quiet_interval(10), MIN_SCAN_INTERVAL);
-        assert_eq!(quiet_interval(1000), Duration::from_millis(20));
+        assert_eq!(quiet_interval(1000), Duration::from_millis(40));
     }
 }
