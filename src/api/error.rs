@@ -78,6 +78,7 @@ impl Error {
                 redis::Error::Unavailable(_) | redis::Error::Handshake(_) => 503,
                 redis::Error::Io(_)
                 | redis::Error::Closed
+                | redis::Error::Stale
                 | redis::Error::Protocol(_)
                 | redis::Error::ReplyTooLarge
                 | redis::Error::Unsolicited => 502,
@@ -135,7 +136,7 @@ fn reply_status(text: &[u8]) -> u16 {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Http(e) => write!(f, "bad request: {e}"),
+            Error::Http(e) => e.fmt(f),
             Error::MissingHost => f.write_str("bad request: HTTP/1.1 request without Host"),
             Error::SlowRequest => f.write_str("request timeout: the request arrived too slowly"),
             Error::BadRequest(why) => write!(f, "bad request: {why}"),

@@ -22,7 +22,7 @@ pub use error::Error;
 use crate::config::Config;
 use crate::http::response::Response;
 use crate::http::{url, Method, Request, Version};
-use crate::redis::Pool;
+use crate::redis::{self, Pool};
 use crate::resp::Value;
 
 /// What a handler needs besides the request.
@@ -81,13 +81,23 @@ fn route(req: &Request, ctx: &Context<'_>) -> Result<Response, Error> {
 }
 
 /// Runs one command on a pooled connection. A Redis error reply becomes [`Error::Reply`].
+///
+/// When the pooled connection turns out to have been closed by Redis before the command reached
+/// it ([`redis::Error::Stale`]: the command did not run), the command is sent once more on
+/// another connection. Any other failure is final: the command may have run, so it is never
+/// repeated.
 fn command<A: AsRef<[u8]>>(ctx: &Context<'_>, args: &[A]) -> Result<Value, Error> {
-    let mut conn = ctx
-        .pool
-        .checkout(ctx.cfg.checkout_timeout)
-        .map_err(Error::Redis)?;
-    match conn.call(args).map_err(Error::Redis)? {
-        Value::Error(text) => Err(Error::Reply(text)),
-        value => Ok(value),
+    let mut retried = false;
+    loop {
+        let mut conn = ctx
+            .pool
+            .checkout(ctx.cfg.checkout_timeout)
+            .map_err(Error::Redis)?;
+        match conn.call(args) {
+            Ok(Value::Error(text)) => return Err(Error::Reply(text)),
+            Ok(value) => return Ok(value),
+            Err(redis::Error::Stale) if !retried => retried = true,
+            Err(e) => return Err(Error::Redis(e)),
+        }
     }
 }

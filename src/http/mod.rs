@@ -3,7 +3,7 @@
 //! This module owns the bytes a client sends and the few textual formats a response needs:
 //!
 //! * [`request`]: the parsed values ([`Request`], [`Head`], [`Method`], [`Framing`]).
-//! * [`parse`]: bytes in, a [`Request`] out, or [`Status::Partial`] while bytes are missing, or a
+//! * [`mod@parse`]: bytes in, a [`Request`] out, or [`Status::Partial`] while bytes are missing, or a
 //!   [`ParseError`] that maps to exactly one HTTP status. Every size it reads is checked against
 //!   [`Limits`] before anything is allocated.
 //! * [`url`]: `%XX` decoding and `application/x-www-form-urlencoded` bodies.

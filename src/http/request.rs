@@ -1,6 +1,6 @@
 //! The parsed form of an HTTP/1.1 request: plain data, no parsing and no I/O.
 //!
-//! [`super::parse`] builds these values only after it has checked every byte of the head, so a
+//! [`mod@super::parse`] builds these values only after it has checked every byte of the head, so a
 //! [`Head`] always holds a well-formed request line, well-formed fields and a framing decision
 //! (RFC 9112 §6.3). Names and values stay bytes: HTTP field values are not necessarily UTF-8.
 

@@ -86,8 +86,17 @@ impl Conn {
     pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Value, Error> {
         self.out.clear();
         resp::encode_command(args, &mut self.out);
-        self.stream.write_all(&self.out)?;
-        let reply = self.read_reply();
+        if let Err(e) = self.stream.write_all(&self.out) {
+            return Err(stale_or(e));
+        }
+        let reply = match self.read_reply() {
+            // Closed or reset before a single reply byte: Redis had dropped the connection (for
+            // instance its `timeout` closed it while it sat idle in the pool) and never ran
+            // the command.
+            Err(Error::Closed) if self.buf.is_empty() => Err(Error::Stale),
+            Err(Error::Io(e)) if self.buf.is_empty() => Err(stale_or(e)),
+            other => other,
+        };
         self.last_used = Instant::now();
         reply
     }
@@ -150,6 +159,14 @@ impl Conn {
                 Ok(Some(value))
             }
         }
+    }
+}
+
+/// A reset or broken pipe means the peer had closed the connection; anything else stays an error.
+fn stale_or(e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => Error::Stale,
+        _ => Error::from(e),
     }
 }
 

@@ -22,6 +22,9 @@ pub enum Error {
     Io(io::Error),
     /// Redis closed the connection before the reply was complete.
     Closed,
+    /// Redis had closed the connection before the command reached it (no reply byte came back):
+    /// the command did not run, so running it again on a fresh connection is safe.
+    Stale,
     /// No complete reply within the reply timeout.
     Timeout,
     /// The reply is not valid RESP.
@@ -44,7 +47,7 @@ impl Error {
 
     /// True when the error suggests the server went away, so that every idle connection is suspect.
     pub fn server_gone(&self) -> bool {
-        matches!(self, Error::Io(_) | Error::Closed)
+        matches!(self, Error::Io(_) | Error::Closed | Error::Stale)
     }
 }
 
@@ -53,6 +56,7 @@ impl fmt::Display for Error {
         match self {
             Error::Io(e) => write!(f, "redis connection failed: {e}"),
             Error::Closed => f.write_str("redis closed the connection"),
+            Error::Stale => f.write_str("redis had closed the pooled connection"),
             Error::Timeout => f.write_str("redis did not answer in time"),
             Error::Protocol(e) => write!(f, "malformed reply from redis: {e}"),
             Error::ReplyTooLarge => f.write_str("redis reply larger than --max-reply-bytes"),

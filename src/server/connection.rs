@@ -22,6 +22,8 @@ pub struct Connection {
     pub head: Option<(Head, usize)>,
     /// Progress of the body scan of that request.
     pub scan: BodyScan,
+    /// Bytes arrived (or were left by a worker) since the poll loop last parsed `buf`.
+    pub unparsed: bool,
     /// Whether `100 Continue` was already sent for that request.
     pub continue_sent: bool,
     /// When the first byte of the request at the start of `buf` arrived.
@@ -45,6 +47,7 @@ impl Connection {
             buf: Vec::new(),
             head: None,
             scan: BodyScan::default(),
+            unparsed: false,
             continue_sent: false,
             request_started: None,
             last_activity: now,
@@ -64,6 +67,7 @@ impl Connection {
         self.head = None;
         self.scan = BodyScan::default();
         self.continue_sent = false;
+        self.unparsed = !self.buf.is_empty();
         self.request_started = if self.buf.is_empty() { None } else { Some(now) };
         self.last_activity = now;
     }
