@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("redis-gateway: {e}\nTry 'redis-gateway --help' for the options.");
+            eprintln!("redis-gateway: {e} (see redis-gateway --help)");
             return ExitCode::from(2);
         }
     };
