@@ -215,3 +215,66 @@ pub fn run(args: &[&str], timeout: Duration) -> Run {
 
 /// The pause used by tests that must show something does *not* happen for a while.
 pub const QUIET_PERIOD: Duration = Duration::from_millis(300);
+
+/// What the gateway process uses, read from `/proc`: open file descriptors and resident memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Entries in `/proc/PID/fd`.
+    pub fds: usize,
+    /// `VmRSS` in KiB.
+    pub rss_kib: u64,
+}
+
+/// Reads the [`Usage`] of process `pid`.
+pub fn usage(pid: u32) -> Usage {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/fd: {e}"));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
+    Usage { fds, rss_kib }
+}
+
+impl Gateway {
+    /// The process's open descriptors and memory now; take it before an attack as the baseline.
+    pub fn usage(&self) -> Usage {
+        usage(self.pid())
+    }
+
+    /// The three checks that end every attack: the process is alive, a normal request succeeds
+    /// (`PUT` then `GET` of a fresh key through a new connection), and, polled for up to 10 s,
+    /// open descriptors are back within `fd_slack` of `baseline` and RSS within `rss_slack_kib`.
+    ///
+    /// # Panics
+    ///
+    /// When any of the three does not hold; the message says which and shows the numbers.
+    pub fn expect_survived(&mut self, baseline: Usage, fd_slack: usize, rss_slack_kib: u64) {
+        assert!(self.is_running(), "the gateway died during the attack");
+        let key = format!("/survivor-{}", std::process::id());
+        let put = try_request(self.addr(), "PUT", &key, &[], b"alive")
+            .unwrap_or_else(|e| panic!("a normal PUT after the attack failed: {e}"));
+        assert_eq!(put.status, 204, "a normal PUT after the attack: {put:?}");
+        let get = try_request(self.addr(), "GET", &key, &[], b"")
+            .unwrap_or_else(|e| panic!("a normal GET after the attack failed: {e}"));
+        assert_eq!(
+            (get.status, get.body.as_slice()),
+            (200, &b"alive"[..]),
+            "a normal GET after the attack: {get:?}"
+        );
+        let mut now = self.usage();
+        let settled = poll_until(Duration::from_secs(10), || {
+            now = self.usage();
+            now.fds <= baseline.fds + fd_slack && now.rss_kib <= baseline.rss_kib + rss_slack_kib
+        });
+        assert!(
+            settled,
+            "resources did not return near baseline within 10 s: baseline {baseline:?}, now {now:?} \
+             (slack: {fd_slack} fds, {rss_slack_kib} KiB)"
+        );
+    }
+}
