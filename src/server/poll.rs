@@ -12,7 +12,9 @@
 //!   any progress resets the nap, so a request on a quiet gateway waits about a millisecond.
 //!
 //! A connection goes to the workers only when its buffer holds a complete request (or bytes the
-//! parser already rejects), so no worker ever waits for a client to send.
+//! parser already rejects), so no worker ever waits for a client to send. Response bytes a client
+//! does not take at once are written by the loop as the client reads them; a client that takes
+//! nothing for `--write-timeout` is closed.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -20,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::connection::Connection;
+use super::connection::{Connection, Flush};
 use super::queue::Task;
 use super::Shared;
 use crate::http::{self, Status};
@@ -197,6 +199,33 @@ impl PollLoop {
             return linger(conn, scratch, now, until);
         }
         let mut progress = false;
+        if conn.has_output() {
+            // A response the client has not taken yet: nothing else happens on this connection
+            // until it is written (back-pressure: no reading, no new request).
+            if conn.next_check > now {
+                return Verdict::keep(false);
+            }
+            match conn.flush(now) {
+                Ok(Flush::Done) => progress = true,
+                Ok(Flush::Blocked) => {
+                    if now.duration_since(conn.last_activity) >= cfg.write_timeout {
+                        log::debug(format_args!("{} stopped reading; closing", conn.peer));
+                        return Verdict::close();
+                    }
+                    let hot = now.duration_since(conn.last_activity) < HOT_WINDOW;
+                    conn.next_check = if hot { now } else { now + quiet };
+                    return Verdict::keep(false);
+                }
+                Err(_) => return Verdict::close(),
+            }
+        }
+        if conn.close_after_flush {
+            // Everything is written: stop sending, drain what the client still sends, close.
+            let _ = conn.stream.shutdown(Shutdown::Write);
+            conn.linger_until = Some(now + LINGER);
+            conn.next_check = now;
+            return Verdict::keep(true);
+        }
         if conn.next_check <= now {
             match conn.stream.read(scratch) {
                 Ok(0) => return Verdict::close(),
@@ -349,8 +378,8 @@ fn quiet_interval(parked: usize) -> Duration {
     per_conn.max(MIN_SCAN_INTERVAL)
 }
 
-/// Prepares an accepted socket for the loop. Nonblocking while parked; the write timeout bounds
-/// every blocking write a worker makes; responses go out without Nagle delay.
+/// Prepares an accepted socket: nonblocking for its whole life (the accepted socket may or may
+/// not inherit the listener's mode, so set it), and responses go out without Nagle delay.
 fn arm(stream: &TcpStream) -> io::Result<()> {
     stream.set_nonblocking(true)?;
     stream.set_nodelay(true)

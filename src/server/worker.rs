@@ -1,20 +1,19 @@
-//! Worker threads (`worker-1` … `worker-N`): pop a connection, serve every complete request
+//! Worker threads (`worker-1` … `worker-N`): pop a connection, answer every complete request
 //! buffered on it, in order, then hand it back to the poll loop or close it.
 //!
-//! A worker never reads from a client: the poll loop gave it only complete requests. It blocks
-//! only to write a response (bounded by the write timeout) and to talk to Redis (bounded by the
-//! checkout and reply timeouts). A panic in a handler is caught: the client gets 500, the worker
-//! lives on.
+//! A worker never waits for a client. It reads nothing (the poll loop gave it complete requests)
+//! and writes without blocking: what the client does not take at once stays in the connection's
+//! output buffer and the poll loop finishes writing it. A worker blocks only on Redis, bounded by
+//! the checkout and reply timeouts. A panic in a handler is caught: the client gets 500, the
+//! worker lives on.
 
-use std::io::{self, Write};
-use std::net::Shutdown;
+use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::connection::Connection;
-use super::poll::LINGER;
+use super::connection::{Connection, Flush};
 use super::queue::Task;
 use super::Shared;
 use crate::api::{self, Context};
@@ -22,9 +21,9 @@ use crate::http::response::{self, Response};
 use crate::http::{self, date, Method, Status};
 use crate::log;
 
-/// Bodies larger than this are written with their own `write` instead of being copied after
-/// the head.
-const COPY_BODY_BYTES: usize = 64 * 1024;
+/// Answers to pipelined requests are collected up to this many bytes before they are written,
+/// so that a burst of small requests costs one `write`, not one each.
+pub const OUT_BATCH_BYTES: usize = 64 * 1024;
 
 /// Starts `n` workers popping from the shared queue.
 ///
@@ -45,77 +44,59 @@ pub fn spawn(n: usize, shared: &Arc<Shared>) -> io::Result<Vec<JoinHandle<()>>> 
 /// One worker's reusable state.
 struct Worker<'a> {
     shared: &'a Shared,
-    out: Vec<u8>,
     date: DateCache,
-}
-
-/// What happens to a connection after serving.
-enum After {
-    /// Back to the poll loop to wait for the next request.
-    Park,
-    /// Close after draining what the client still sends.
-    Linger,
-    /// Close now (the socket failed).
-    Close,
 }
 
 impl<'a> Worker<'a> {
     fn new(shared: &'a Shared) -> Worker<'a> {
         Worker {
             shared,
-            out: Vec::with_capacity(16 * 1024),
             date: DateCache::default(),
         }
     }
 
     fn run(mut self) {
         while let Some(task) = self.shared.queue.pop() {
-            let (mut conn, after) = match task {
+            let mut conn = match task {
                 Task::Serve(mut conn) => {
-                    let after = self.serve(&mut conn);
-                    (conn, after)
+                    self.answer_buffered(&mut conn);
+                    conn
                 }
                 Task::TimedOut(mut conn) => {
                     let response = api::Error::SlowRequest.into_response();
-                    let after = match self.send(&mut conn, &response, false) {
-                        Ok(()) => After::Linger,
-                        Err(_) => After::Close,
-                    };
-                    (conn, after)
+                    self.queue_response(&mut conn, &response, false);
+                    conn
                 }
             };
-            match after {
-                After::Park if conn.stream.set_nonblocking(true).is_ok() => {
-                    self.shared.handback.push(conn)
-                }
-                After::Linger => {
-                    let _ = conn.stream.shutdown(Shutdown::Write);
-                    if conn.stream.set_nonblocking(true).is_ok() {
-                        conn.linger_until = Some(Instant::now() + LINGER);
-                        self.shared.handback.push(conn);
-                    } else {
-                        self.shared.close_connection(conn);
-                    }
-                }
-                _ => self.shared.close_connection(conn),
+            match conn.flush(Instant::now()) {
+                // The poll loop writes the rest, reads the next request, or lingers and closes.
+                Ok(_) => self.shared.handback.push(conn),
+                Err(_) => self.shared.close_connection(conn),
             }
         }
     }
 
-    /// Serves the complete requests at the start of `conn.buf`.
-    fn serve(&mut self, conn: &mut Connection) -> After {
-        if conn.stream.set_nonblocking(false).is_err() {
-            return After::Close;
-        }
+    /// Answers the complete requests at the start of `conn.buf`, appending the responses to
+    /// `conn.out`, and writing whenever a batch is full.
+    fn answer_buffered(&mut self, conn: &mut Connection) {
         let shared = self.shared;
         let ctx = Context {
             pool: &shared.pool,
             cfg: &shared.cfg,
         };
-        loop {
+        while !conn.close_after_flush {
+            if conn.out.len() >= OUT_BATCH_BYTES {
+                match conn.flush(Instant::now()) {
+                    Ok(Flush::Done) => {}
+                    // The client is slow to read: stop answering (back-pressure) and let the
+                    // poll loop write the rest and bring the connection back for the remaining
+                    // requests.
+                    Ok(Flush::Blocked) | Err(_) => return,
+                }
+            }
             let (response, head_only, keep_alive, used) =
                 match http::parse(&conn.buf, &shared.limits) {
-                    Ok(Status::Partial) => return After::Park,
+                    Ok(Status::Partial) => return,
                     Ok(Status::Complete((req, used))) => {
                         let response =
                             panic::catch_unwind(AssertUnwindSafe(|| api::handle(&req, &ctx)))
@@ -132,52 +113,27 @@ impl<'a> Worker<'a> {
                     }
                     Err(e) => {
                         log::debug(format_args!("bad request from {}: {e}", conn.peer));
-                        (
-                            api::Error::Http(e).into_response(),
-                            false,
-                            false,
-                            conn.buf.len(),
-                        )
+                        let response = api::Error::Http(e).into_response();
+                        (response, false, false, conn.buf.len())
                     }
                 };
-            let close = response.close || !keep_alive || shared.is_stopping();
-            let response = if close && !response.close {
+            let response = if !keep_alive || shared.is_stopping() {
                 response.closing()
             } else {
                 response
             };
-            if self.send(conn, &response, head_only).is_err() {
-                return After::Close;
-            }
+            self.queue_response(conn, &response, head_only);
             conn.consume(used, Instant::now());
-            if close {
-                return After::Linger;
-            }
         }
     }
 
-    /// Writes one response: head and body in one write when the body is small.
-    fn send(
-        &mut self,
-        conn: &mut Connection,
-        response: &Response,
-        head_only: bool,
-    ) -> io::Result<()> {
-        self.out.clear();
-        let date = self.date.get();
-        let large = !head_only && response.body.len() > COPY_BODY_BYTES;
-        response::write_head(response, date, &mut self.out);
-        if !head_only && !large {
-            self.out.extend_from_slice(&response.body);
+    /// Appends one response to the connection's output; a closing response ends the connection
+    /// once it is written.
+    fn queue_response(&mut self, conn: &mut Connection, response: &Response, head_only: bool) {
+        response::write(response, head_only, self.date.get(), &mut conn.out);
+        if response.close {
+            conn.close_after_flush = true;
         }
-        conn.stream.write_all(&self.out)?;
-        if large {
-            conn.stream.write_all(&response.body)?;
-        }
-        if self.out.capacity() > 1024 * 1024 {
-            self.out = Vec::with_capacity(16 * 1024);
-        }
-        Ok(())
     }
 }
 
