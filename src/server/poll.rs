@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::connection::{Connection, Flush};
 use super::queue::Task;
+use super::worker::MAX_BATCH;
 use super::Shared;
 use crate::http::{self, Status};
 use crate::log;
@@ -53,6 +54,8 @@ pub struct PollLoop {
     listener: TcpListener,
     parked: Vec<Connection>,
     returned: Vec<Connection>,
+    /// Connections found ready during the current pass.
+    ready: Vec<Task>,
     scratch: Box<[u8]>,
     nap: Duration,
     accept_paused_until: Option<Instant>,
@@ -71,6 +74,7 @@ impl PollLoop {
             listener,
             parked: Vec::new(),
             returned: Vec::new(),
+            ready: Vec::new(),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             nap: MIN_NAP,
             accept_paused_until: None,
@@ -117,16 +121,20 @@ impl PollLoop {
                 }
                 Action::Dispatch(timed_out) => {
                     let conn = self.parked.swap_remove(i);
-                    let task = if timed_out {
+                    self.ready.push(if timed_out {
                         Task::TimedOut(conn)
                     } else {
                         Task::Serve(conn)
-                    };
-                    if let Err(task) = shared.queue.push(task) {
-                        let (Task::Serve(conn) | Task::TimedOut(conn)) = task;
-                        refuse(conn, shared, "server busy: task queue full, retry");
-                    }
+                    });
                 }
+            }
+        }
+        if !self.ready.is_empty() {
+            // One push for the whole pass, so workers can take several connections at once.
+            shared.queue.push_all(&mut self.ready, MAX_BATCH);
+            for task in self.ready.drain(..) {
+                let (Task::Serve(conn) | Task::TimedOut(conn)) = task;
+                refuse(conn, shared, "server busy: task queue full, retry");
             }
         }
         progress
