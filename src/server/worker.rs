@@ -25,7 +25,7 @@ use super::queue::Task;
 use super::Shared;
 use crate::api::{self, Step};
 use crate::http::response::{self, Response};
-use crate::http::{self, date, Method, Request, Status};
+use crate::http::{self, date, Method, Request, Status, Version};
 use crate::log;
 use crate::redis;
 use crate::resp::Value;
@@ -125,22 +125,20 @@ impl<'a> Worker<'a> {
             let Some(conn) = conns.get_mut(*i) else {
                 continue;
             };
-            let head_only = matches!(
-                item,
+            let (head_only, keep_alive, http10) = match item {
                 Item::Request {
-                    head_only: true,
-                    ..
-                }
-            );
-            let keep_alive = matches!(
-                item,
-                Item::Request {
-                    keep_alive: true,
-                    ..
-                }
-            );
+                    req,
+                    head_only,
+                    keep_alive,
+                } => (*head_only, *keep_alive, req.head.version == Version::Http10),
+                Item::Refused(_) => (false, false, false),
+            };
             let response = if !keep_alive || self.shared.is_stopping() {
                 response.closing()
+            } else if http10 && !response.close {
+                // An HTTP/1.0 client keeps the connection only when told so (RFC 9112 §9.3);
+                // without this it waits for a close that never comes.
+                response.with_header("Connection", "keep-alive")
             } else {
                 response
             };
