@@ -161,7 +161,7 @@ impl<'a> Worker<'a> {
             }
         }
         let now = Instant::now();
-        match http::parse(&conn.buf, &self.shared.limits) {
+        match next_request(conn, &self.shared.limits) {
             Ok(Status::Partial) => None,
             Ok(Status::Complete((req, used))) => {
                 conn.consume(used, now);
@@ -245,6 +245,28 @@ impl<'a> Worker<'a> {
         response::write(response, head_only, self.date.get(), &mut conn.out);
         if response.close {
             conn.close_after_flush = true;
+        }
+    }
+}
+
+/// Parses the request at the start of `conn.buf`, reusing the head the poll loop already parsed
+/// (and its body scan) when it did, instead of parsing the head a second time.
+fn next_request(
+    conn: &mut Connection,
+    limits: &http::Limits,
+) -> Result<Status<(Request, usize)>, http::ParseError> {
+    let Some((head, head_len)) = conn.head.take() else {
+        return http::parse(&conn.buf, limits);
+    };
+    let body = conn.buf.get(head_len..).unwrap_or_default();
+    match http::scan_body(body, head.framing, &mut conn.scan, limits)? {
+        Status::Complete(n) => {
+            let body = http::decode_body(body.get(..n).unwrap_or_default(), head.framing);
+            Ok(Status::Complete((Request { head, body }, head_len + n)))
+        }
+        Status::Partial => {
+            conn.head = Some((head, head_len));
+            Ok(Status::Partial)
         }
     }
 }
