@@ -8,6 +8,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::log::Level;
+
 /// Default number of worker threads (the design report's 9).
 pub const DEFAULT_WORKERS: usize = 9;
 /// Default number of pooled Redis connections (the design report's 40).
@@ -42,6 +44,10 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A pooled connection idle longer than this gets a PING before it is lent out again.
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// On `POST /shutdown`, requests in flight get at most this long to finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prefix of the environment variable of every option: `--pool-size` is `REDIS_GATEWAY_POOL_SIZE`.
+pub const ENV_PREFIX: &str = "REDIS_GATEWAY_";
 
 /// Where Redis is and how to log in to it.
 #[derive(Clone, PartialEq, Eq)]
@@ -118,6 +124,14 @@ pub struct Config {
     pub checkout_timeout: Duration,
     /// See [`PING_INTERVAL`].
     pub ping_interval: Duration,
+    /// See [`DRAIN_TIMEOUT`].
+    pub drain_timeout: Duration,
+    /// The most detailed log level written to stderr.
+    pub log_level: Level,
+    /// Where the access log goes: `None` (off), `stderr`, or a file path.
+    pub access_log: Option<String>,
+    /// Address of the admin listener (`/healthz`, `/metrics`, `/shutdown`); `None`: off.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -148,6 +162,10 @@ impl Default for Config {
             redis_timeout: REDIS_TIMEOUT,
             checkout_timeout: CHECKOUT_TIMEOUT,
             ping_interval: PING_INTERVAL,
+            drain_timeout: DRAIN_TIMEOUT,
+            log_level: Level::Info,
+            access_log: None,
+            admin: None,
         }
     }
 }
@@ -161,6 +179,8 @@ pub enum Command {
     Help,
     /// Print the version and exit 0.
     Version,
+    /// Print the effective configuration (secrets masked) and exit 0.
+    PrintConfig(Box<Config>),
 }
 
 /// Why a command line was refused; printed as one line, followed by a pointer to `--help`.
@@ -181,6 +201,13 @@ pub enum ArgError {
     },
     /// More than three positional arguments.
     TooManyPositional(String),
+    /// An environment variable holds a bad value.
+    BadEnv {
+        /// The variable, e.g. `REDIS_GATEWAY_WORKERS`.
+        var: String,
+        /// What is wrong with its value.
+        error: Box<ArgError>,
+    },
 }
 
 impl fmt::Display for ArgError {
@@ -193,6 +220,7 @@ impl fmt::Display for ArgError {
                 value,
                 expected,
             } => write!(f, "bad value '{value}' for '{flag}': expected {expected}"),
+            ArgError::BadEnv { var, error } => write!(f, "environment variable {var}: {error}"),
             ArgError::TooManyPositional(arg) => write!(
                 f,
                 "unexpected argument '{arg}': at most PORT REDIS_HOST REDIS_PORT"
@@ -250,9 +278,19 @@ OPTIONS (every option takes '--name value' or '--name=value'):
     --redis-timeout T           waiting for a Redis reply; 504         [5s]
     --checkout-timeout T        waiting for a free Redis connection; 503  [1s]
     --ping-interval T           PING a pooled connection idle longer   [30s]
+    --drain-timeout T           POST /shutdown: in-flight requests get [10s]
+
+  Operations:
+    --admin ADDR:PORT           admin listener: /healthz /metrics /shutdown  [off]
+    --log-level LEVEL           error, warn, info or debug             [info]
+    --access-log stderr|PATH    one line per request (Common Log Format + µs) [off]
+    --print-config              print the effective configuration and exit
 
     --help                      print this text
     --version                   print the version
+
+    Every option can also be set in the environment as REDIS_GATEWAY_<NAME>, e.g.
+    REDIS_GATEWAY_POOL_SIZE=20; flags win over the environment.
 
 API:
     GET /KEY       200 value bytes | 404        HEAD /KEY   the same, no body
@@ -261,26 +299,41 @@ API:
     POST /         form k1=v1&k2=v2 (application/x-www-form-urlencoded), one MSET; 200 OK
 ";
 
-/// Parses the process arguments (without the program name) and `REDIS_PASSWORD`.
+/// Parses the process arguments (without the program name) over the environment: every option
+/// may also be given as `REDIS_GATEWAY_<NAME>` (`--pool-size` → `REDIS_GATEWAY_POOL_SIZE`), and the
+/// Redis password as `REDIS_PASSWORD`. Flags win over the environment, which wins over defaults.
 ///
 /// # Errors
 ///
-/// An [`ArgError`] naming the first bad argument.
-pub fn parse_args<I>(args: I, env_password: Option<String>) -> Result<Command, ArgError>
+/// An [`ArgError`] naming the first bad argument or variable.
+pub fn parse_args<I>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<Command, ArgError>
 where
     I: IntoIterator<Item = String>,
 {
     let mut cfg = Config::default();
-    cfg.redis.password = env_password.filter(|p| !p.is_empty());
+    cfg.redis.password = env("REDIS_PASSWORD").filter(|p| !p.is_empty());
+    let mut db = None;
+    for flag in FLAGS {
+        let var = env_var(flag);
+        if let Some(value) = env(&var) {
+            set(&mut cfg, &mut db, flag, &value).map_err(|error| ArgError::BadEnv {
+                var,
+                error: Box::new(error),
+            })?;
+        }
+    }
     let mut positional = Vec::new();
-    let mut db_flag = None;
+    let mut print_config = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        if arg == "--help" || arg == "-h" {
-            return Ok(Command::Help);
-        }
-        if arg == "--version" || arg == "-V" {
-            return Ok(Command::Version);
+        match arg.as_str() {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--version" | "-V" => return Ok(Command::Version),
+            "--print-config" => {
+                print_config = true;
+                continue;
+            }
+            _ => {}
         }
         if !arg.starts_with("--") || arg == "--" {
             if arg.starts_with('-') && arg != "-" && arg != "--" {
@@ -302,10 +355,7 @@ where
             Some(v) => v,
             None => args.next().ok_or(ArgError::MissingValue(flag))?,
         };
-        match flag {
-            "--db" => db_flag = Some(number(flag, &value, 0, 1_000_000)? as u32),
-            _ => apply(&mut cfg, flag, &value)?,
-        }
+        set(&mut cfg, &mut db, flag, &value)?;
     }
     if positional.len() > 3 {
         return Err(ArgError::TooManyPositional(positional.swap_remove(3)));
@@ -320,7 +370,8 @@ where
     if let Some(port) = positional.get(2) {
         cfg.redis.port = number("REDIS_PORT", port, 1, 65535)? as u16;
     }
-    if let Some(db) = db_flag {
+    if let Some(db) = db {
+        // `--db` wins over a database in a `redis://` URL, whatever their order.
         cfg.redis.db = db;
     }
     if cfg.redis.user.is_some() && cfg.redis.password.is_none() {
@@ -330,7 +381,95 @@ where
             expected: "a password too (--redis-password or REDIS_PASSWORD)",
         });
     }
+    if print_config {
+        return Ok(Command::PrintConfig(Box::new(cfg)));
+    }
     Ok(Command::Run(Box::new(cfg)))
+}
+
+/// The environment variable of a flag: `--pool-size` → `REDIS_GATEWAY_POOL_SIZE`.
+pub fn env_var(flag: &str) -> String {
+    let name = flag
+        .trim_start_matches('-')
+        .replace('-', "_")
+        .to_ascii_uppercase();
+    format!("{ENV_PREFIX}{name}")
+}
+
+fn set(
+    cfg: &mut Config,
+    db: &mut Option<u32>,
+    flag: &'static str,
+    value: &str,
+) -> Result<(), ArgError> {
+    match flag {
+        "--db" => *db = Some(number(flag, value, 0, 1_000_000)? as u32),
+        _ => apply(cfg, flag, value)?,
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The configuration as `REDIS_GATEWAY_<NAME>=value` lines, one per option, the password
+    /// masked: what `--print-config` prints, usable as a systemd `EnvironmentFile=`.
+    pub fn describe(&self) -> String {
+        let secs = |d: Duration| {
+            if d.subsec_millis() == 0 {
+                format!("{}s", d.as_secs())
+            } else {
+                format!("{}ms", d.as_millis())
+            }
+        };
+        let redis = &self.redis;
+        let host = if redis.host.contains(':') {
+            format!("[{}]", redis.host)
+        } else {
+            redis.host.clone()
+        };
+        let lines: Vec<(&str, String)> = vec![
+            ("--listen", self.listen.to_string()),
+            ("--redis", format!("{host}:{}", redis.port)),
+            ("--redis-user", redis.user.clone().unwrap_or_default()),
+            (
+                "--redis-password",
+                redis
+                    .password
+                    .as_ref()
+                    .map(|_| "***".into())
+                    .unwrap_or_default(),
+            ),
+            ("--db", redis.db.to_string()),
+            ("--workers", self.workers.to_string()),
+            ("--pool-size", self.pool_size.to_string()),
+            ("--queue-size", self.queue_size.to_string()),
+            ("--max-connections", self.max_connections.to_string()),
+            ("--max-request-line", self.max_request_line.to_string()),
+            ("--max-head-bytes", self.max_head_bytes.to_string()),
+            ("--max-headers", self.max_headers.to_string()),
+            ("--max-body-bytes", self.max_body_bytes.to_string()),
+            ("--max-reply-bytes", self.max_reply_bytes.to_string()),
+            ("--header-timeout", secs(self.header_timeout)),
+            ("--body-timeout", secs(self.body_timeout)),
+            ("--idle-timeout", secs(self.idle_timeout)),
+            ("--write-timeout", secs(self.write_timeout)),
+            ("--redis-connect-timeout", secs(self.redis_connect_timeout)),
+            ("--redis-timeout", secs(self.redis_timeout)),
+            ("--checkout-timeout", secs(self.checkout_timeout)),
+            ("--ping-interval", secs(self.ping_interval)),
+            ("--drain-timeout", secs(self.drain_timeout)),
+            ("--log-level", self.log_level.name().to_string()),
+            ("--access-log", self.access_log.clone().unwrap_or_default()),
+            (
+                "--admin",
+                self.admin.map(|a| a.to_string()).unwrap_or_default(),
+            ),
+        ];
+        let mut out = String::from("# effective configuration: flags > environment > defaults\n");
+        for (flag, value) in lines {
+            out.push_str(&format!("{}={value}\n", env_var(flag)));
+        }
+        out
+    }
 }
 
 /// Every flag that takes a value.
@@ -357,6 +496,10 @@ const FLAGS: &[&str] = &[
     "--redis-timeout",
     "--checkout-timeout",
     "--ping-interval",
+    "--drain-timeout",
+    "--log-level",
+    "--access-log",
+    "--admin",
 ];
 
 fn apply(cfg: &mut Config, flag: &'static str, value: &str) -> Result<(), ArgError> {
@@ -364,8 +507,10 @@ fn apply(cfg: &mut Config, flag: &'static str, value: &str) -> Result<(), ArgErr
     match flag {
         "--listen" => cfg.listen = listen_addr(flag, value)?,
         "--redis" => redis_target(&mut cfg.redis, flag, value)?,
-        "--redis-user" => cfg.redis.user = Some(value.to_string()),
-        "--redis-password" => cfg.redis.password = Some(value.to_string()),
+        "--redis-user" => cfg.redis.user = Some(value.to_string()).filter(|v| !v.is_empty()),
+        "--redis-password" => {
+            cfg.redis.password = Some(value.to_string()).filter(|v| !v.is_empty())
+        }
         "--workers" => cfg.workers = bytes(1024)?,
         "--pool-size" => cfg.pool_size = bytes(10_000)?,
         "--queue-size" => cfg.queue_size = bytes(1 << 20)?,
@@ -383,6 +528,18 @@ fn apply(cfg: &mut Config, flag: &'static str, value: &str) -> Result<(), ArgErr
         "--redis-timeout" => cfg.redis_timeout = duration(flag, value)?,
         "--checkout-timeout" => cfg.checkout_timeout = duration(flag, value)?,
         "--ping-interval" => cfg.ping_interval = duration(flag, value)?,
+        "--drain-timeout" => cfg.drain_timeout = duration(flag, value)?,
+        "--log-level" => {
+            cfg.log_level = Level::parse(value).ok_or_else(|| ArgError::BadValue {
+                flag,
+                value: value.to_string(),
+                expected: "error, warn, info or debug",
+            })?
+        }
+        // An empty value (e.g. from an environment file) means "off".
+        "--access-log" => cfg.access_log = Some(value.to_string()).filter(|v| !v.is_empty()),
+        "--admin" if value.is_empty() => cfg.admin = None,
+        "--admin" => cfg.admin = Some(listen_addr(flag, value)?),
         _ => return Err(ArgError::UnknownFlag(flag.to_string())),
     }
     Ok(())
@@ -501,8 +658,12 @@ fn host_port(value: &str) -> Option<(String, Option<u16>)> {
 mod tests {
     use super::*;
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     fn run(args: &[&str]) -> Result<Config, ArgError> {
-        match parse_args(args.iter().map(|s| s.to_string()), None)? {
+        match parse_args(args.iter().map(|s| s.to_string()), &no_env)? {
             Command::Run(cfg) => Ok(*cfg),
             other => panic!("expected Run, got {other:?}"),
         }
@@ -578,11 +739,12 @@ mod tests {
 
     #[test]
     fn env_password_is_used_and_flag_overrides_it() {
-        let cmd = parse_args(Vec::new(), Some("envpw".into())).unwrap();
+        let env = |name: &str| (name == "REDIS_PASSWORD").then(|| "envpw".to_string());
+        let cmd = parse_args(Vec::new(), &env).unwrap();
         let Command::Run(cfg) = cmd else { panic!() };
         assert_eq!(cfg.redis.password.as_deref(), Some("envpw"));
         let args = vec!["--redis-password".to_string(), "flagpw".to_string()];
-        let Command::Run(cfg) = parse_args(args, Some("envpw".into())).unwrap() else {
+        let Command::Run(cfg) = parse_args(args, &env).unwrap() else {
             panic!()
         };
         assert_eq!(cfg.redis.password.as_deref(), Some("flagpw"));
@@ -613,14 +775,107 @@ mod tests {
 
     #[test]
     fn help_and_version_short_circuit() {
-        let help = parse_args(["--workers".into(), "3".into(), "--help".into()], None);
+        let help = parse_args(["--workers".into(), "3".into(), "--help".into()], &no_env);
         assert_eq!(help, Ok(Command::Help));
-        assert_eq!(parse_args(["--version".into()], None), Ok(Command::Version));
+        assert_eq!(
+            parse_args(["--version".into()], &no_env),
+            Ok(Command::Version)
+        );
     }
 
     #[test]
     fn debug_output_hides_the_password() {
         let cfg = run(&["--redis-password", "hunter2"]).unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn every_flag_has_an_environment_variable() {
+        assert_eq!(env_var("--pool-size"), "REDIS_GATEWAY_POOL_SIZE");
+        assert_eq!(env_var("--listen"), "REDIS_GATEWAY_LISTEN");
+        assert_eq!(env_var("--max-body-bytes"), "REDIS_GATEWAY_MAX_BODY_BYTES");
+    }
+
+    #[test]
+    fn flags_win_over_environment_which_wins_over_defaults() {
+        let env = |name: &str| match name {
+            "REDIS_GATEWAY_WORKERS" => Some("4".to_string()),
+            "REDIS_GATEWAY_POOL_SIZE" => Some("7".to_string()),
+            "REDIS_GATEWAY_IDLE_TIMEOUT" => Some("3s".to_string()),
+            _ => None,
+        };
+        let args = ["--workers".to_string(), "2".to_string()];
+        let Command::Run(cfg) = parse_args(args, &env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(cfg.workers, 2, "flag beats environment");
+        assert_eq!(cfg.pool_size, 7, "environment beats default");
+        assert_eq!(cfg.idle_timeout, Duration::from_secs(3));
+        assert_eq!(cfg.queue_size, DEFAULT_QUEUE_SIZE, "default when neither");
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_the_variable() {
+        let env = |name: &str| (name == "REDIS_GATEWAY_WORKERS").then(|| "many".to_string());
+        let err = parse_args(Vec::new(), &env).unwrap_err();
+        assert!(err.to_string().contains("REDIS_GATEWAY_WORKERS"), "{err}");
+    }
+
+    #[test]
+    fn operability_options_parse() {
+        let cfg = run(&[
+            "--log-level=debug",
+            "--access-log",
+            "/var/log/gw.log",
+            "--admin",
+            "127.0.0.1:9090",
+            "--drain-timeout",
+            "3s",
+        ])
+        .unwrap();
+        assert_eq!(cfg.log_level, Level::Debug);
+        assert_eq!(cfg.access_log.as_deref(), Some("/var/log/gw.log"));
+        assert_eq!(
+            cfg.admin.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:9090")
+        );
+        assert_eq!(cfg.drain_timeout, Duration::from_secs(3));
+        assert!(run(&["--log-level", "loud"]).is_err());
+    }
+
+    #[test]
+    fn print_config_masks_the_password_and_round_trips_through_the_environment() {
+        let args = [
+            "--print-config",
+            "--redis-password",
+            "hunter2",
+            "--workers",
+            "3",
+        ];
+        let cmd = parse_args(args.iter().map(|s| s.to_string()), &no_env).unwrap();
+        let Command::PrintConfig(cfg) = cmd else {
+            panic!("{cmd:?}")
+        };
+        let text = cfg.describe();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(
+            text.contains("REDIS_GATEWAY_REDIS_PASSWORD=***\n"),
+            "{text}"
+        );
+        assert!(text.contains("REDIS_GATEWAY_WORKERS=3\n"), "{text}");
+        // Every line but the password, fed back as the environment, gives the same config.
+        let vars: Vec<(String, String)> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.contains("PASSWORD"))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let Command::Run(again) = parse_args(Vec::new(), &env).unwrap() else {
+            panic!()
+        };
+        let mut expected = (*cfg).clone();
+        expected.redis.password = None;
+        assert_eq!(*again, expected);
     }
 }

@@ -8,9 +8,13 @@ use redis_gateway::{log, server};
 
 fn main() -> ExitCode {
     let args = std::env::args().skip(1);
-    let password = std::env::var("REDIS_PASSWORD").ok();
-    let cfg = match config::parse_args(args, password) {
+    let env = |name: &str| std::env::var(name).ok();
+    let cfg = match config::parse_args(args, &env) {
         Ok(Command::Run(cfg)) => *cfg,
+        Ok(Command::PrintConfig(cfg)) => {
+            print!("{}", cfg.describe());
+            return ExitCode::SUCCESS;
+        }
         Ok(Command::Help) => {
             print!("{}", config::USAGE);
             return ExitCode::SUCCESS;
@@ -24,6 +28,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    log::set_level(cfg.log_level);
     let listen = cfg.listen;
     match server::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
