@@ -23,6 +23,7 @@ pub mod api;
 pub mod config;
 pub mod http;
 pub mod log;
+pub mod metrics;
 pub mod redis;
 pub mod resp;
 pub mod server;

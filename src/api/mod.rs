@@ -17,6 +17,7 @@
 //! `a/b`); the query string is never part of the key. Every failure is an [`Error`], turned into
 //! a response in one place ([`Error::into_response`]).
 
+pub mod admin;
 pub mod error;
 pub mod form;
 pub mod key;

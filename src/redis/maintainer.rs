@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::{Conn, Pool};
 use crate::config::Config;
 use crate::log;
+use crate::metrics::{Metrics, RedisErrorKind};
 
 /// First retry delay after a failed connection attempt.
 pub const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -24,13 +25,13 @@ pub const MAX_BACKOFF: Duration = Duration::from_millis(500);
 /// # Errors
 ///
 /// When the OS cannot start a thread.
-pub fn spawn(pool: Arc<Pool>, cfg: Config) -> io::Result<JoinHandle<()>> {
+pub fn spawn(pool: Arc<Pool>, metrics: Arc<Metrics>, cfg: Config) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("redis-maintainer".into())
-        .spawn(move || run(&pool, &cfg))
+        .spawn(move || run(&pool, &metrics, &cfg))
 }
 
-fn run(pool: &Pool, cfg: &Config) {
+fn run(pool: &Pool, metrics: &Metrics, cfg: &Config) {
     let mut backoff = MIN_BACKOFF;
     // When the current outage began and what it looked like; `None` while all is well.
     let mut outage: Option<(Instant, String)> = None;
@@ -39,6 +40,7 @@ fn run(pool: &Pool, cfg: &Config) {
         match Conn::connect(&cfg.redis, cfg) {
             Ok(conn) => {
                 pool.add(conn);
+                Metrics::add(&metrics.redis_connects, 1);
                 backoff = MIN_BACKOFF;
                 if let Some((since, _)) = outage.take() {
                     log::info(format_args!(
@@ -50,6 +52,7 @@ fn run(pool: &Pool, cfg: &Config) {
                 short_logged = false;
             }
             Err(e) => {
+                metrics.redis_error(RedisErrorKind::Connect);
                 let why = e.to_string();
                 let stats = pool.stats();
                 if stats.open > 0 {

@@ -11,6 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use crate::http::{BodyScan, Head};
+use crate::metrics::Metrics;
 
 /// A client connection.
 #[derive(Debug)]
@@ -19,6 +20,8 @@ pub struct Connection {
     pub stream: TcpStream,
     /// The client's address, for logs.
     pub peer: SocketAddr,
+    /// Accepted on the admin listener: served by the admin endpoints only.
+    pub admin: bool,
     /// Bytes received and not yet consumed by a served request.
     pub buf: Vec<u8>,
     /// The parsed head of the request at the start of `buf`, with its length, once complete.
@@ -62,6 +65,7 @@ impl Connection {
         Connection {
             stream,
             peer,
+            admin: false,
             buf: Vec::new(),
             head: None,
             scan: BodyScan::default(),
@@ -103,13 +107,14 @@ impl Connection {
     /// # Errors
     ///
     /// When the socket fails (the client is gone).
-    pub fn flush(&mut self, now: Instant) -> io::Result<Flush> {
+    pub fn flush(&mut self, now: Instant, metrics: &Metrics) -> io::Result<Flush> {
         while let Some(pending) = self.out.get(self.out_pos..).filter(|p| !p.is_empty()) {
             match self.stream.write(pending) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out_pos += n;
                     self.last_activity = now;
+                    Metrics::add(&metrics.bytes_out, n as u64);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -19,11 +19,12 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::http;
-use crate::log;
+use crate::log::{self, AccessLog};
+use crate::metrics::{Metrics, Snapshot};
 use crate::redis::{maintainer, Pool};
 use connection::Connection;
 use queue::{Handback, TaskQueue};
@@ -41,30 +42,52 @@ pub struct Shared {
     pub handback: Handback,
     /// The Redis connections.
     pub pool: Arc<Pool>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// The access log, when one is configured.
+    pub access_log: Option<AccessLog>,
     /// Client connections open now (parked, queued or being served).
     pub open_connections: AtomicUsize,
-    /// Set to stop the poll loop.
-    pub stopping: AtomicBool,
+    /// Client connections parked in the poll loop now.
+    pub parked_connections: AtomicUsize,
+    /// Set by `POST /shutdown`: stop accepting, finish what is in flight, exit.
+    pub draining: AtomicBool,
+    /// When the gateway started.
+    pub started: Instant,
 }
 
 impl Shared {
     /// Shared state for `cfg`, with an empty pool.
-    pub fn new(cfg: Config) -> Shared {
+    ///
+    /// # Errors
+    ///
+    /// When the access log file cannot be opened.
+    pub fn new(cfg: Config) -> io::Result<Shared> {
         let limits = http::Limits {
             max_request_line: cfg.max_request_line,
             max_head_bytes: cfg.max_head_bytes,
             max_headers: cfg.max_headers,
             max_body_bytes: cfg.max_body_bytes,
         };
-        Shared {
+        let access_log = match &cfg.access_log {
+            Some(spec) => Some(AccessLog::open(spec).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot open access log {spec}: {e}"))
+            })?),
+            None => None,
+        };
+        Ok(Shared {
             limits,
             queue: TaskQueue::new(cfg.queue_size),
             handback: Handback::default(),
             pool: Arc::new(Pool::new(cfg.pool_size, cfg.ping_interval)),
+            metrics: Arc::new(Metrics::default()),
+            access_log,
             open_connections: AtomicUsize::new(0),
-            stopping: AtomicBool::new(false),
+            parked_connections: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            started: Instant::now(),
             cfg,
-        }
+        })
     }
 
     /// Closes a client connection and counts it.
@@ -73,9 +96,20 @@ impl Shared {
         self.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// True once shutdown has begun.
+    /// True once a drain has begun: responses close their connections.
     pub fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// The gauges of `/metrics` and `/healthz`, now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            pool: self.pool.stats(),
+            queue_depth: self.queue.len(),
+            open: self.open_connections.load(Ordering::Relaxed),
+            parked: self.parked_connections.load(Ordering::Relaxed),
+            uptime: self.started.elapsed(),
+        }
     }
 
     /// The current `Date` header text (workers cache their own; this is for rare paths).
@@ -88,27 +122,42 @@ impl Shared {
     }
 }
 
-/// Binds the listener, starts the maintainer and the workers, and runs the poll loop on the
-/// calling thread until the process ends.
+/// Binds the listeners, starts the maintainer and the workers, and runs the poll loop on the
+/// calling thread until a drain (`POST /shutdown` on the admin port) completes; then stops every
+/// thread and returns.
 ///
 /// # Errors
 ///
-/// When the address cannot be bound or a thread cannot be started.
+/// When an address cannot be bound, the access log cannot be opened, or a thread cannot start.
 pub fn run(cfg: Config) -> io::Result<()> {
     let listener = TcpListener::bind(cfg.listen)?;
     let local = listener.local_addr()?;
-    let shared = Arc::new(Shared::new(cfg));
+    let admin = match cfg.admin {
+        Some(addr) => Some(TcpListener::bind(addr).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot bind admin address {addr}: {e}"))
+        })?),
+        None => None,
+    };
+    let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
+    let shared = Arc::new(Shared::new(cfg)?);
     let cfg = &shared.cfg;
+    let admin_note = admin_addr
+        .map(|a| format!(", admin on {a}"))
+        .unwrap_or_default();
     log::info(format_args!(
-        "redis-gateway {} listening on {local}, redis {}, {} workers, pool {}",
+        "redis-gateway {} listening on {local}, redis {}, {} workers, pool {}{admin_note}",
         env!("CARGO_PKG_VERSION"),
         cfg.redis,
         cfg.workers,
         cfg.pool_size
     ));
-    let maintainer = maintainer::spawn(Arc::clone(&shared.pool), cfg.clone())?;
+    let maintainer = maintainer::spawn(
+        Arc::clone(&shared.pool),
+        Arc::clone(&shared.metrics),
+        cfg.clone(),
+    )?;
     let workers = worker::spawn(cfg.workers, &shared)?;
-    let mut poll = poll::PollLoop::new(listener)?;
+    let mut poll = poll::PollLoop::new(listener, admin)?;
     poll.run(&shared);
     // Orderly stop: no new tasks, workers finish theirs, the pool closes, every thread joins.
     shared.queue.close();
@@ -117,5 +166,6 @@ pub fn run(cfg: Config) -> io::Result<()> {
     }
     shared.pool.close();
     let _ = maintainer.join();
+    log::info(format_args!("drained; exiting"));
     Ok(())
 }

@@ -29,6 +29,7 @@ use super::Shared;
 use crate::config::Config;
 use crate::http::{self, Status};
 use crate::log;
+use crate::metrics::Metrics;
 
 /// Most connections accepted in one pass, so a connection storm cannot starve parked clients.
 pub const ACCEPTS_PER_PASS: usize = 64;
@@ -52,7 +53,9 @@ pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// The loop's own state: the listener and the parked connections.
 #[derive(Debug)]
 pub struct PollLoop {
-    listener: TcpListener,
+    /// The data listener and, when configured, the admin listener (`true`). Emptied when a
+    /// drain begins, so that the OS refuses new connections.
+    listeners: Vec<(TcpListener, bool)>,
     parked: Vec<Connection>,
     returned: Vec<Connection>,
     /// Connections found ready during the current pass.
@@ -64,15 +67,20 @@ pub struct PollLoop {
 }
 
 impl PollLoop {
-    /// Takes a bound listener and makes it nonblocking.
+    /// Takes the bound data listener and, optionally, the admin listener, and makes them
+    /// nonblocking.
     ///
     /// # Errors
     ///
-    /// When the listener cannot be made nonblocking.
-    pub fn new(listener: TcpListener) -> io::Result<PollLoop> {
-        listener.set_nonblocking(true)?;
+    /// When a listener cannot be made nonblocking.
+    pub fn new(listener: TcpListener, admin: Option<TcpListener>) -> io::Result<PollLoop> {
+        let mut listeners = vec![(listener, false)];
+        listeners.extend(admin.map(|a| (a, true)));
+        for (listener, _) in &listeners {
+            listener.set_nonblocking(true)?;
+        }
         Ok(PollLoop {
-            listener,
+            listeners,
             parked: Vec::new(),
             returned: Vec::new(),
             ready: Vec::new(),
@@ -83,15 +91,44 @@ impl PollLoop {
         })
     }
 
-    /// Runs passes until `shared` says stop.
+    /// Runs passes until a drain completes: once `POST /shutdown` sets `shared.draining`, the
+    /// listeners close (new connections are refused), idle connections are closed, and the loop
+    /// returns when every connection is closed or `--drain-timeout` has passed.
     pub fn run(&mut self, shared: &Shared) {
-        while !shared.stopping.load(Ordering::Relaxed) {
-            if self.pass(shared) {
+        let mut drain_deadline = None;
+        loop {
+            if drain_deadline.is_none() && shared.is_stopping() {
+                drain_deadline = Some(Instant::now() + shared.cfg.drain_timeout);
+                self.listeners.clear();
+                log::info(format_args!(
+                    "draining: no new connections; finishing requests in flight (at most {:?})",
+                    shared.cfg.drain_timeout
+                ));
+            }
+            let progress = self.pass(shared);
+            Metrics::add(&shared.metrics.poll_passes, 1);
+            if let Some(deadline) = drain_deadline {
+                let open = shared.open_connections.load(Ordering::Relaxed);
+                if open == 0 {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    log::warn(format_args!(
+                        "drain timeout: closing {open} connections still open"
+                    ));
+                    break;
+                }
+            }
+            if progress {
                 self.nap = MIN_NAP;
             } else {
+                Metrics::add(&shared.metrics.poll_sleeps, 1);
                 thread::sleep(self.nap);
                 self.nap = (self.nap * 2).min(MAX_NAP);
             }
+        }
+        for conn in self.parked.drain(..) {
+            shared.close_connection(conn);
         }
     }
 
@@ -135,9 +172,13 @@ impl PollLoop {
             shared.queue.push_all(&mut self.ready, MAX_BATCH);
             for task in self.ready.drain(..) {
                 let (Task::Serve(conn) | Task::TimedOut(conn)) = task;
+                Metrics::add(&shared.metrics.queue_full, 1);
                 refuse(conn, shared, "server busy: task queue full, retry");
             }
         }
+        shared
+            .parked_connections
+            .store(self.parked.len(), Ordering::Relaxed);
         progress
     }
 
@@ -149,49 +190,59 @@ impl PollLoop {
             self.accept_paused_until = None;
         }
         let mut progress = false;
-        for _ in 0..ACCEPTS_PER_PASS {
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    progress = true;
-                    if let Err(e) = arm(&stream) {
-                        log::debug(format_args!("dropping {peer}: {e}"));
-                        continue;
-                    }
-                    let conn = Connection::new(stream, peer, now);
-                    if shared.open_connections.load(Ordering::Relaxed) >= shared.cfg.max_connections
-                    {
-                        refuse(
-                            conn,
-                            shared,
-                            "too many open connections (--max-connections)",
-                        );
-                        continue;
-                    }
-                    shared.open_connections.fetch_add(1, Ordering::Relaxed);
-                    self.parked.push(conn);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_transient_accept_error(&e) => {
-                    // The client gave up before we accepted it; nothing to do.
-                    continue;
-                }
-                Err(e) => {
-                    // EMFILE, ENFILE, ENOBUFS…: the pending connection stays in the backlog. Log at
-                    // most once a second and stop accepting briefly instead of spinning.
-                    let log_now = self
-                        .last_accept_error_log
-                        .map(|t| now.duration_since(t) >= Duration::from_secs(1))
-                        .unwrap_or(true);
-                    if log_now {
-                        log::error(format_args!(
-                            "accept failed: {e} (out of file descriptors? raise `ulimit -n` or lower --max-connections)"
-                        ));
-                        self.last_accept_error_log = Some(now);
-                    }
-                    self.accept_paused_until = Some(now + ACCEPT_ERROR_PAUSE);
+        let mut accepted = 0;
+        for (listener, admin) in &self.listeners {
+            if accepted >= ACCEPTS_PER_PASS {
+                break;
+            }
+            loop {
+                if accepted >= ACCEPTS_PER_PASS {
                     break;
                 }
+                let (stream, peer) = match listener.accept() {
+                    Ok(pair) => pair,
+                    Err(e) => match accept_error(&e) {
+                        AcceptError::Done => break,
+                        AcceptError::Retry => continue,
+                        AcceptError::Pause => {
+                            // EMFILE, ENFILE, ENOBUFS…: the pending connection stays in the
+                            // backlog. Log at most once a second and stop accepting briefly
+                            // instead of spinning.
+                            let log_now = self
+                                .last_accept_error_log
+                                .map(|t| now.duration_since(t) >= Duration::from_secs(1))
+                                .unwrap_or(true);
+                            if log_now {
+                                log::error(format_args!(
+                                    "accept failed: {e} (out of file descriptors? raise `ulimit -n` or lower --max-connections)"
+                                ));
+                                self.last_accept_error_log = Some(now);
+                            }
+                            self.accept_paused_until = Some(now + ACCEPT_ERROR_PAUSE);
+                            return progress;
+                        }
+                    },
+                };
+                progress = true;
+                accepted += 1;
+                if let Err(e) = arm(&stream) {
+                    log::debug(format_args!("dropping {peer}: {e}"));
+                    continue;
+                }
+                Metrics::add(&shared.metrics.accepted, 1);
+                let mut conn = Connection::new(stream, peer, now);
+                conn.admin = *admin;
+                // Counted first, so that `refuse` (which uncounts) keeps the count exact.
+                let open = shared.open_connections.fetch_add(1, Ordering::Relaxed) + 1;
+                if open > shared.cfg.max_connections && !admin {
+                    refuse(
+                        conn,
+                        shared,
+                        "too many open connections (--max-connections)",
+                    );
+                    continue;
+                }
+                self.parked.push(conn);
             }
         }
         progress
@@ -214,7 +265,7 @@ impl PollLoop {
             if conn.next_check > now {
                 return Verdict::keep(false);
             }
-            match conn.flush(now) {
+            match conn.flush(now, &shared.metrics) {
                 Ok(Flush::Done) => progress = true,
                 Ok(Flush::Blocked) => {
                     if expired(conn.last_activity, pass.write_before) {
@@ -239,6 +290,7 @@ impl PollLoop {
                 Ok(0) => return Verdict::close(),
                 Ok(n) => {
                     progress = true;
+                    Metrics::add(&shared.metrics.bytes_in, n as u64);
                     if conn.buf.is_empty() {
                         conn.request_started = Some(now);
                     }
@@ -256,7 +308,7 @@ impl PollLoop {
             }
         }
         if conn.buf.is_empty() {
-            return if expired(conn.last_activity, pass.idle_before) {
+            return if expired(conn.last_activity, pass.idle_before) || shared.is_stopping() {
                 Verdict::close()
             } else {
                 Verdict::keep(progress)
@@ -438,6 +490,7 @@ fn arm(stream: &TcpStream) -> io::Result<()> {
 
 /// Answers 503 with a best-effort nonblocking write and closes; used when no worker can take it.
 fn refuse(conn: Connection, shared: &Shared, why: &str) {
+    Metrics::add(&shared.metrics.refused, 1);
     let response = crate::api::Error::Overloaded(why.to_string()).into_response();
     let mut out = Vec::new();
     http::response::write(&response, false, &shared.date(), &mut out);
@@ -447,11 +500,24 @@ fn refuse(conn: Connection, shared: &Shared, why: &str) {
     shared.close_connection(conn);
 }
 
-fn is_transient_accept_error(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
-    )
+/// What to do after a failed `accept`.
+enum AcceptError {
+    /// Nothing more to accept now (`WouldBlock`).
+    Done,
+    /// Try the next one: interrupted, or the client gave up before we accepted it.
+    Retry,
+    /// A resource problem (out of descriptors…): pause accepting.
+    Pause,
+}
+
+fn accept_error(e: &io::Error) -> AcceptError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock => AcceptError::Done,
+        io::ErrorKind::Interrupted
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset => AcceptError::Retry,
+        _ => AcceptError::Pause,
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -23,10 +24,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use super::connection::{Connection, Flush};
 use super::queue::Task;
 use super::Shared;
+use crate::api::admin::Admin;
 use crate::api::{self, Step};
 use crate::http::response::{self, Response};
 use crate::http::{self, date, Method, Request, Status, Version};
 use crate::log;
+use crate::metrics::RedisErrorKind;
 use crate::redis;
 use crate::resp::Value;
 
@@ -65,9 +68,13 @@ enum Item {
         req: Request,
         head_only: bool,
         keep_alive: bool,
+        /// Arrived on the admin listener.
+        admin: bool,
+        /// When its first byte arrived.
+        started: Instant,
     },
     /// Bytes the parser refused: answer this (closing) response.
-    Refused(Response),
+    Refused(Response, Instant),
 }
 
 impl<'a> Worker<'a> {
@@ -99,7 +106,7 @@ impl<'a> Worker<'a> {
             while self.wave(&mut conns) {}
             let now = Instant::now();
             for mut conn in conns.drain(..) {
-                match conn.flush(now) {
+                match conn.flush(now, &self.shared.metrics) {
                     // The poll loop writes the rest, reads the next request, or lingers and closes.
                     Ok(_) => self.shared.handback.push(conn),
                     Err(_) => self.shared.close_connection(conn),
@@ -130,8 +137,9 @@ impl<'a> Worker<'a> {
                     req,
                     head_only,
                     keep_alive,
+                    ..
                 } => (*head_only, *keep_alive, req.head.version == Version::Http10),
-                Item::Refused(_) => (false, false, false),
+                Item::Refused(..) => (false, false, false),
             };
             let response = if !keep_alive || self.shared.is_stopping() {
                 response.closing()
@@ -142,9 +150,42 @@ impl<'a> Worker<'a> {
             } else {
                 response
             };
+            self.record(conn, item, &response, head_only);
             self.queue_response(conn, &response, head_only);
         }
         true
+    }
+
+    /// Counts an answered request in the metrics and writes its access-log line.
+    fn record(&self, conn: &Connection, item: &Item, response: &Response, head_only: bool) {
+        let (method, started) = match item {
+            Item::Request { req, started, .. } => (req.head.method.as_str(), *started),
+            Item::Refused(_, started) => ("-", *started),
+        };
+        let took = started.elapsed();
+        self.shared.metrics.request(method, response.status, took);
+        let Some(access_log) = &self.shared.access_log else {
+            return;
+        };
+        let request_line = match item {
+            Item::Request { req, .. } => format!(
+                "{method} {} {}",
+                escape(&req.head.target),
+                match req.head.version {
+                    Version::Http10 => "HTTP/1.0",
+                    Version::Http11 => "HTTP/1.1",
+                }
+            ),
+            Item::Refused(..) => "-".to_string(),
+        };
+        let bytes = if head_only { 0 } else { response.body.len() };
+        access_log.write(&format!(
+            "{} - - [{}] \"{request_line}\" {} {bytes} {}",
+            conn.peer.ip(),
+            log::clf_time(SystemTime::now()),
+            response.status,
+            took.as_micros()
+        ));
     }
 
     /// Takes the next complete request off `conn`, if it can take one now.
@@ -155,7 +196,7 @@ impl<'a> Worker<'a> {
         if conn.out.len() >= OUT_BATCH_BYTES {
             // Write what is pending first; a slow reader gets no further answers until it reads
             // (back-pressure), and the poll loop brings the connection back when it has.
-            match conn.flush(Instant::now()) {
+            match conn.flush(Instant::now(), &self.shared.metrics) {
                 Ok(Flush::Done) => {}
                 Ok(Flush::Blocked) | Err(_) => return None,
             }
@@ -164,18 +205,22 @@ impl<'a> Worker<'a> {
         match next_request(conn, &self.shared.limits) {
             Ok(Status::Partial) => None,
             Ok(Status::Complete((req, used))) => {
+                let started = conn.request_started.unwrap_or(now);
                 conn.consume(used, now);
                 Some(Item::Request {
                     head_only: req.head.method == Method::Head,
                     keep_alive: req.head.keep_alive,
+                    admin: conn.admin,
+                    started,
                     req,
                 })
             }
             Err(e) => {
                 log::debug(format_args!("bad request from {}: {e}", conn.peer));
+                let started = conn.request_started.unwrap_or(now);
                 let len = conn.buf.len();
                 conn.consume(len, now);
-                Some(Item::Refused(api::Error::Http(e).into_response()))
+                Some(Item::Refused(api::Error::Http(e).into_response(), started))
             }
         }
     }
@@ -185,8 +230,11 @@ impl<'a> Worker<'a> {
         let steps: Vec<Step<'_>> = items
             .iter()
             .map(|(_, item)| match item {
+                Item::Request {
+                    req, admin: true, ..
+                } => Step::Answer(self.admin(req)),
                 Item::Request { req, .. } => guarded(req, || api::plan(req)),
-                Item::Refused(response) => Step::Answer(response.clone()),
+                Item::Refused(response, _) => Step::Answer(response.clone()),
             })
             .collect();
         let commands: Vec<&[Cow<'_, [u8]>]> = steps
@@ -204,13 +252,48 @@ impl<'a> Worker<'a> {
                 Step::Answer(response) => response,
                 Step::Call(call) => {
                     let reply = replies.next().unwrap_or(Err(redis::Error::Closed));
+                    self.count_redis_outcome(&reply);
                     match item {
                         Item::Request { req, .. } => guarded(req, || api::finish(&call, reply)),
-                        Item::Refused(_) => api::finish(&call, reply),
+                        Item::Refused(..) => api::finish(&call, reply),
                     }
                 }
             })
             .collect()
+    }
+
+    /// Serves a request that arrived on the admin listener; `POST /shutdown` starts the drain.
+    fn admin(&self, req: &Request) -> Response {
+        let shared = self.shared;
+        match api::admin::handle(req, &shared.snapshot(), &shared.metrics) {
+            Admin::Answer(response) => response,
+            Admin::Shutdown(response) => {
+                log::info(format_args!(
+                    "shutdown requested (POST /shutdown on the admin port)"
+                ));
+                shared.draining.store(true, Ordering::Relaxed);
+                response
+            }
+        }
+    }
+
+    /// Counts a failed Redis command by kind.
+    fn count_redis_outcome(&self, reply: &Result<Value, redis::Error>) {
+        let kind = match reply {
+            Ok(Value::Error(_)) => RedisErrorKind::ErrorReply,
+            Ok(_) => return,
+            Err(redis::Error::Timeout) => RedisErrorKind::Timeout,
+            Err(redis::Error::Io(_) | redis::Error::Closed | redis::Error::Stale) => {
+                RedisErrorKind::Io
+            }
+            Err(
+                redis::Error::Protocol(_) | redis::Error::ReplyTooLarge | redis::Error::Unsolicited,
+            ) => RedisErrorKind::Protocol,
+            Err(redis::Error::Unavailable(_) | redis::Error::Handshake(_)) => {
+                RedisErrorKind::Connect
+            }
+        };
+        self.shared.metrics.redis_error(kind);
     }
 
     /// Runs `commands` in one round trip on a pooled connection; one result per command. When
@@ -269,6 +352,20 @@ fn next_request(
             Ok(Status::Partial)
         }
     }
+}
+
+/// A request target made safe for a log line: `"`, `\\` and bytes outside printable ASCII are
+/// written as `\\xNN`.
+fn escape(target: &[u8]) -> String {
+    let mut out = String::with_capacity(target.len());
+    for &b in target {
+        if (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// Runs handler code, turning a panic (a bug) into a 500 instead of a dead worker.
