@@ -64,6 +64,9 @@ pub struct PollLoop {
     nap: Duration,
     accept_paused_until: Option<Instant>,
     last_accept_error_log: Option<Instant>,
+    /// Refusals already reported in the log, and when the last report was.
+    refusals_reported: u64,
+    last_refusal_log: Option<Instant>,
 }
 
 impl PollLoop {
@@ -88,6 +91,8 @@ impl PollLoop {
             nap: MIN_NAP,
             accept_paused_until: None,
             last_accept_error_log: None,
+            refusals_reported: 0,
+            last_refusal_log: None,
         })
     }
 
@@ -179,7 +184,30 @@ impl PollLoop {
         shared
             .parked_connections
             .store(self.parked.len(), Ordering::Relaxed);
+        self.report_refusals(shared, now);
         progress
+    }
+
+    /// Logs refused connections at most once a second, with their count: an overload is
+    /// visible in the log without a line per connection.
+    fn report_refusals(&mut self, shared: &Shared, now: Instant) {
+        let refused = shared.metrics.refused.load(Ordering::Relaxed);
+        if refused == self.refusals_reported {
+            return;
+        }
+        let due = self
+            .last_refusal_log
+            .map_or(true, |t| now.duration_since(t) >= Duration::from_secs(1));
+        if due {
+            log::warn(format_args!(
+                "refused {} connections with 503: more than --max-connections {} open, or the task queue ({}) full",
+                refused - self.refusals_reported,
+                shared.cfg.max_connections,
+                shared.cfg.queue_size
+            ));
+            self.refusals_reported = refused;
+            self.last_refusal_log = Some(now);
+        }
     }
 
     fn accept(&mut self, shared: &Shared, now: Instant) -> bool {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::connection::{Connection, Flush};
+use super::connection::Connection;
 use super::queue::Task;
 use super::Shared;
 use crate::api::admin::Admin;
@@ -35,8 +35,8 @@ use crate::resp::Value;
 
 /// Most connections a worker takes from the queue at once.
 pub const MAX_BATCH: usize = 8;
-/// A connection with this many response bytes waiting takes no further request until they are
-/// written: the bound on what a pipelining client can make the gateway hold for it.
+/// A connection with this many response bytes waiting takes no further request in this turn:
+/// the bound (plus one response) on what a pipelining client can make the gateway hold for it.
 pub const OUT_BATCH_BYTES: usize = 64 * 1024;
 
 /// Starts `n` workers taking batches from the shared queue.
@@ -194,12 +194,11 @@ impl<'a> Worker<'a> {
             return None;
         }
         if conn.out.len() >= OUT_BATCH_BYTES {
-            // Write what is pending first; a slow reader gets no further answers until it reads
-            // (back-pressure), and the poll loop brings the connection back when it has.
-            match conn.flush(Instant::now(), &self.shared.metrics) {
-                Ok(Flush::Done) => {}
-                Ok(Flush::Blocked) | Err(_) => return None,
-            }
+            // This connection had its share of this turn. The poll loop writes the output as the
+            // client reads it and then queues the connection again, behind the others: a client
+            // that pipelines large answers (or never reads them) cannot monopolize a worker, and
+            // the gateway holds at most one batch of answers for it.
+            return None;
         }
         let now = Instant::now();
         match next_request(conn, &self.shared.limits) {
