@@ -130,7 +130,7 @@ impl Fake {
         let wanted = format!("GET {key}");
         self.log()
             .iter()
-            .rposition(|c| c.commands.iter().any(|cmd| *cmd == wanted))
+            .rposition(|c| c.commands.contains(&wanted))
     }
 }
 
