@@ -255,6 +255,88 @@ fn redis_killed_under_load_fails_fast_and_recovers_pool_after_restart() {
     gateway.expect_survived(baseline, FD_SLACK, RSS_SLACK_KIB);
 }
 
+/// Each kill of Redis is one outage: one line when it starts, one when it ends (maintainer.rs: "logs
+/// the outage once when it starts and once when it ends ... never once per attempt"), whatever the
+/// failed attempts in between looked like (reset by the dying process, then refused). Six kills,
+/// each under a little load.
+#[test]
+fn each_kill_of_redis_is_logged_as_one_outage_and_one_recovery() {
+    const KILLS: usize = 6;
+    let mut redis = RedisServer::start();
+    let pool = POOL.to_string();
+    let mut gateway = Gateway::start(&redis, &["--pool-size", &pool]);
+    gateway.wait_ready();
+    let addr = gateway.addr();
+    let baseline = gateway.usage();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = try_request(addr, "PUT", &format!("/log-{c}"), &[], b"v");
+                }
+            })
+        })
+        .collect();
+    let outage_lines = || {
+        gateway
+            .log()
+            .lines()
+            .filter(|l| {
+                l.contains("unavailable") || l.contains("pool has") || l.contains("reachable again")
+            })
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    for kill in 1..=KILLS {
+        redis.kill();
+        let mut answer = None;
+        let down = poll_until(START_TIMEOUT, || {
+            let (response, took) = timed(addr, "GET", "/k", b"");
+            let is_503 = matches!(&response, Ok(r) if r.status == 503);
+            answer = Some((response, took));
+            is_503
+        });
+        assert!(
+            down,
+            "kill #{kill}: no 503 while Redis is dead; last {answer:?}"
+        );
+        redis.restart();
+        gateway.wait_ready();
+        if let Err(seen) = wait_pool(&redis, POOL, Duration::from_secs(3)) {
+            panic!(
+                "kill #{kill}: pool has {seen} of {POOL} connections 3 s after the restart; log:\n{}",
+                gateway.log()
+            );
+        }
+        // Give the recovery line a moment; whether it came is judged with all lines below.
+        poll_until(Duration::from_secs(1), || {
+            outage_lines()
+                .iter()
+                .filter(|l| l.contains("reachable again"))
+                .count()
+                >= kill
+        });
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("client thread");
+    }
+    let lines = outage_lines();
+    let starts = lines.iter().filter(|l| l.contains("unavailable")).count();
+    let ends = lines
+        .iter()
+        .filter(|l| l.contains("reachable again"))
+        .count();
+    assert!(
+        starts == KILLS && ends == KILLS && lines.len() == 2 * KILLS,
+        "{KILLS} kills must log {KILLS} outage lines and {KILLS} recovery lines, nothing else; got:\n{}",
+        lines.join("\n")
+    );
+    gateway.expect_survived(baseline, FD_SLACK, RSS_SLACK_KIB);
+}
+
 #[test]
 fn redis_stopped_gives_504_fast_and_never_a_reply_meant_for_another_request() {
     const KEYS: usize = 32;
