@@ -2,9 +2,10 @@
 # Soak test (not part of `cargo test`): the release gateway in front of a private redis-server, mixed
 # GET/PUT load for DURATION seconds (default 600) with faults every 60 s cycle:
 #   t+5  kill -9 Redis, t+7 restart it on the same port;
-#   t+20 SIGSTOP Redis, t+23 SIGCONT;
-#   t+35 200 connections sending a request head one byte a second (slowloris, 15 s);
-#   t+50 500 idle connections (8 s).
+#   t+18 SIGSTOP Redis, t+21 SIGCONT;
+#   t+33 200 connections sending a request head one byte a second (slowloris, 15 s);
+#   t+45 500 idle connections (8 s).
+# (Offset from the 10 s report lines, so that the fds column shows the attack connections.)
 # Every 10 s one line: elapsed, gateway RSS (KiB), open fds, ok / 4xx / 5xx / connection errors / wrong
 # bodies in the last 10 s, slowest request so far. At the end: baseline vs final RSS and fds, after the
 # load stops and the gateway settles. Exits non-zero when the gateway died, a GET returned a wrong
@@ -123,10 +124,10 @@ while :; do
         case $((s % CYCLE)) in
             5) kill_redis; event+="kill-9 " ;;
             7) start_redis; event+="restart " ;;
-            20) kill -STOP "$REDIS_PID"; STOPPED=1; event+="SIGSTOP " ;;
-            23) kill -CONT "$REDIS_PID"; STOPPED=""; event+="SIGCONT " ;;
-            35) attack slow 200 15; event+="200-slow-heads " ;;
-            50) attack idle 500 8; event+="500-idle " ;;
+            18) kill -STOP "$REDIS_PID"; STOPPED=1; event+="SIGSTOP " ;;
+            21) kill -CONT "$REDIS_PID"; STOPPED=""; event+="SIGCONT " ;;
+            33) attack slow 200 15; event+="200-slow-heads " ;;
+            45) attack idle 500 8; event+="500-idle " ;;
         esac
     done
     last=$t
