@@ -62,6 +62,14 @@ impl Conn {
     }
 
     fn handshake(&mut self, target: &RedisTarget) -> Result<(), Error> {
+        self.handshake_steps(target).map_err(|e| match e {
+            // On a connection just opened, "closed before replying" means Redis hung up on us.
+            Error::Stale => Error::Closed,
+            other => other,
+        })
+    }
+
+    fn handshake_steps(&mut self, target: &RedisTarget) -> Result<(), Error> {
         if let Some(password) = &target.password {
             let reply = match &target.user {
                 Some(user) => self.call(&[b"AUTH", user.as_bytes(), password.as_bytes()])?,
@@ -120,6 +128,22 @@ impl Conn {
             Err(e) => Some(e),
         };
         (values, error)
+    }
+
+    /// Whether nothing arrived while the connection sat idle. A byte means Redis sent something
+    /// nobody asked for: the stream is out of step, and the next command would read that as its
+    /// reply. EOF means Redis closed the connection. Either way it must not carry a command.
+    /// Costs three system calls (nonblocking on, read, off) and never blocks.
+    pub fn is_clean(&mut self) -> bool {
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        let clean = matches!(
+            self.stream.read(&mut probe),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        );
+        self.stream.set_nonblocking(false).is_ok() && clean
     }
 
     /// How long this connection has been unused.

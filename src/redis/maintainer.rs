@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::{Conn, Pool};
+use super::{Conn, Error, Pool};
 use crate::config::Config;
 use crate::log;
 use crate::metrics::{Metrics, RedisErrorKind};
@@ -31,10 +31,31 @@ pub fn spawn(pool: Arc<Pool>, metrics: Arc<Metrics>, cfg: Config) -> io::Result<
         .spawn(move || run(&pool, &metrics, &cfg))
 }
 
+/// What a failed connection attempt says about Redis. An outage is logged when it begins and
+/// again only when its kind changes (e.g. from unreachable to refusing our password), never once
+/// per attempt and never because the error text changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Nothing answers, or the connection dies: Redis is down or restarting.
+    Unreachable,
+    /// Redis answers but refuses the setup (wrong password, bad database…).
+    Refused,
+    /// Redis is up but at `maxclients`: the pool works with what it has.
+    Full,
+}
+
+fn classify(e: &Error) -> Failure {
+    match e {
+        Error::Handshake(text) if text.contains("max number of clients") => Failure::Full,
+        Error::Handshake(_) => Failure::Refused,
+        _ => Failure::Unreachable,
+    }
+}
+
 fn run(pool: &Pool, metrics: &Metrics, cfg: &Config) {
     let mut backoff = MIN_BACKOFF;
-    // When the current outage began and what it looked like; `None` while all is well.
-    let mut outage: Option<(Instant, String)> = None;
+    // When the current outage began and its kind; `None` while Redis accepts connections.
+    let mut outage: Option<(Instant, Failure)> = None;
     let mut short_logged = false;
     while pool.wait_for_vacancy() {
         match Conn::connect(&cfg.redis, cfg) {
@@ -49,29 +70,35 @@ fn run(pool: &Pool, metrics: &Metrics, cfg: &Config) {
                         since.elapsed().as_secs_f64()
                     ));
                 }
-                short_logged = false;
+                let stats = pool.stats();
+                if stats.open >= stats.size {
+                    short_logged = false;
+                }
             }
             Err(e) => {
                 metrics.redis_error(RedisErrorKind::Connect);
                 let why = e.to_string();
-                let stats = pool.stats();
-                if stats.open > 0 {
-                    // Redis is up but refuses more connections (e.g. maxclients): say so once and
-                    // serve with what we have.
-                    if !short_logged {
-                        log::warn(format_args!(
-                            "pool has {} of {} connections; opening more failed: {why}; retrying",
-                            stats.open, stats.size
-                        ));
-                        short_logged = true;
+                match classify(&e) {
+                    Failure::Full => {
+                        if !short_logged {
+                            let stats = pool.stats();
+                            log::warn(format_args!(
+                                "pool has {} of {} connections: {why}; serving with those, retrying",
+                                stats.open, stats.size
+                            ));
+                            short_logged = true;
+                        }
                     }
-                } else if outage.as_ref().map(|(_, w)| w != &why).unwrap_or(true) {
-                    log::warn(format_args!(
-                        "redis {} unavailable: {why}; requests get 503 until it is back, retrying",
-                        cfg.redis
-                    ));
-                    let since = outage.map(|(since, _)| since).unwrap_or_else(Instant::now);
-                    outage = Some((since, why.clone()));
+                    kind => {
+                        if outage.map(|(_, k)| k) != Some(kind) {
+                            log::warn(format_args!(
+                                "redis {} unavailable: {why}; requests get 503 until it is back, retrying",
+                                cfg.redis
+                            ));
+                            let since = outage.map_or_else(Instant::now, |(since, _)| since);
+                            outage = Some((since, kind));
+                        }
+                    }
                 }
                 pool.set_down(why);
                 if !pool.pause(backoff) {
@@ -80,5 +107,22 @@ fn run(pool: &Pool, metrics: &Metrics, cfg: &Config) {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified_by_kind_not_text() {
+        let io = Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(classify(&io), Failure::Unreachable);
+        assert_eq!(classify(&Error::Closed), Failure::Unreachable);
+        assert_eq!(classify(&Error::Timeout), Failure::Unreachable);
+        let auth = Error::Handshake("AUTH: WRONGPASS invalid username-password pair".into());
+        assert_eq!(classify(&auth), Failure::Refused);
+        let full = Error::Handshake("CLIENT SETNAME: ERR max number of clients reached".into());
+        assert_eq!(classify(&full), Failure::Full);
     }
 }

@@ -72,8 +72,9 @@ impl Pool {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Borrows a connection, waiting at most `timeout`. A connection idle longer than the ping
-    /// interval is checked with `PING` first; one that fails the check is replaced.
+    /// Borrows a connection, waiting at most `timeout`. Every connection is first checked for
+    /// bytes nobody asked for or a close by Redis ([`Conn::is_clean`]); one idle longer than the
+    /// ping interval also gets a `PING`. One that fails a check is replaced.
     ///
     /// # Errors
     ///
@@ -82,7 +83,13 @@ impl Pool {
     pub fn checkout(&self, timeout: Duration) -> Result<PooledConn<'_>, Error> {
         let deadline = Instant::now() + timeout;
         loop {
-            let conn = self.take_idle(deadline)?;
+            let mut conn = self.take_idle(deadline)?;
+            if !conn.is_clean() {
+                // Out of step or closed by Redis: replace it, never send on it.
+                drop(conn);
+                self.discard(false);
+                continue;
+            }
             if conn.idle_for() < self.ping_interval {
                 return Ok(PooledConn {
                     pool: self,
