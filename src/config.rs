@@ -32,7 +32,7 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A keep-alive connection with no request in progress is closed after this.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Writing a response may block at most this long per write call.
+/// A client that takes none of its pending response for this long is closed.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connecting to Redis may take at most this long.
 pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -245,7 +245,7 @@ OPTIONS (every option takes '--name value' or '--name=value'):
     --header-timeout T          request head must arrive within; 408   [10s]
     --body-timeout T            longest pause inside a body; 408       [10s]
     --idle-timeout T            keep-alive connection idle; closed     [60s]
-    --write-timeout T           one blocked write to a client          [10s]
+    --write-timeout T           client reads none of its response; closed [10s]
     --redis-connect-timeout T   connecting to Redis                    [1s]
     --redis-timeout T           waiting for a Redis reply; 504         [5s]
     --checkout-timeout T        waiting for a free Redis connection; 503  [1s]

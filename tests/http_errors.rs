@@ -549,6 +549,16 @@ fn http_1_1_close_and_http_1_0_keep_alive() {
             read_response(&mut stream).unwrap_or_else(|e| panic!("keep-alive #{i}: {e}"));
         expect_status(&response, 404);
         assert!(!response.closes(), "keep-alive #{i}:\n{response:?}");
+        // Regression: an HTTP/1.0 client keeps the connection only when the response says so
+        // (RFC 9112 §9.3); without the header `ab -k` waited for a close that never came.
+        assert_eq!(
+            response
+                .header("connection")
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("keep-alive"),
+            "keep-alive #{i}:\n{response:?}"
+        );
     }
 
     // HTTP/1.1 stays open by default, across many requests.

@@ -341,10 +341,13 @@ fn exhausted_pool_gives_503_with_retry_after() {
     gateway.wait_ready();
     wait_for_pool(&redis, 1);
     redis.stop_signal("STOP");
-    // Two requests at once: whichever checks out the one connection waits for Redis (504 after 3 s); the
-    // other cannot check out (503 after 500 ms).
+    // Two requests: the first checks out the one connection and waits for Redis (504 after 3 s); the
+    // second, sent while the first is in flight, cannot check out (503 after 500 ms). The second is
+    // staggered on purpose: requests that arrive together are sent to Redis in one pipeline on one
+    // connection, and would then both wait for the reply instead of contending for the pool.
     let addr = gateway.addr();
     let a = thread::spawn(move || timed_get(addr, "/a"));
+    thread::sleep(Duration::from_millis(300));
     let b = thread::spawn(move || timed_get(addr, "/b"));
     let results = [a.join().expect("a"), b.join().expect("b")];
     redis.stop_signal("CONT");

@@ -4,7 +4,9 @@
 //! pair is set and the client gets 200, or none is and the client gets an error. A repeated key
 //! is sent as given; `MSET` applies pairs in order, so the last one wins.
 
-use super::{command, Context, Error};
+use std::borrow::Cow;
+
+use super::{Call, Error, Step};
 use crate::http::response::{Response, TEXT};
 use crate::http::{url, Request};
 use crate::resp::Value;
@@ -12,13 +14,13 @@ use crate::resp::Value;
 /// The one `Content-Type` a form POST takes.
 pub const FORM_TYPE: &str = "application/x-www-form-urlencoded";
 
-/// Sets every pair of the form.
+/// Plans one `MSET` of every pair of the form.
 ///
 /// # Errors
 ///
 /// [`Error::UnsupportedMediaType`], [`Error::BadRequest`] for an empty body, a pair without `=`,
-/// a bad `%` escape or an empty key; or a Redis failure.
-pub fn post(req: &Request, ctx: &Context<'_>) -> Result<Response, Error> {
+/// a bad `%` escape or an empty key.
+pub fn post(req: &Request) -> Result<Step<'_>, Error> {
     let content_type = req.head.header("content-type").unwrap_or_default();
     let media_type = content_type
         .split(|b| *b == b';')
@@ -36,14 +38,17 @@ pub fn post(req: &Request, ctx: &Context<'_>) -> Result<Response, Error> {
     if pairs.iter().any(|(key, _)| key.is_empty()) {
         return Err(Error::BadRequest("a form pair with an empty key".into()));
     }
-    let mut args: Vec<&[u8]> = Vec::with_capacity(1 + 2 * pairs.len());
-    args.push(b"MSET");
-    for (key, value) in &pairs {
-        args.push(key);
-        args.push(value);
+    let mut args = Vec::with_capacity(1 + 2 * pairs.len());
+    args.push(Cow::Borrowed(&b"MSET"[..]));
+    for (key, value) in pairs {
+        args.push(Cow::Owned(key));
+        args.push(Cow::Owned(value));
     }
-    match command(ctx, &args)? {
-        Value::Simple(ok) if ok == b"OK" => Ok(Response::bytes(200, TEXT, b"OK".to_vec())),
-        _ => Err(Error::UnexpectedReply("MSET")),
-    }
+    Ok(Step::Call(Call {
+        args,
+        read: |reply| match reply {
+            Value::Simple(ok) if ok == b"OK" => Ok(Response::bytes(200, TEXT, b"OK".to_vec())),
+            _ => Err(Error::UnexpectedReply("MSET")),
+        },
+    }))
 }

@@ -1,6 +1,8 @@
 //! `GET`, `HEAD`, `PUT` and `DELETE` on `/KEY`.
 
-use super::{command, Context, Error};
+use std::borrow::Cow;
+
+use super::{Call, Error, Step};
 use crate::http::response::Response;
 use crate::resp::Value;
 
@@ -8,52 +10,51 @@ use crate::resp::Value;
 pub const VALUE_TYPE: &str = "application/octet-stream";
 
 /// `GET KEY`: 200 with the value's exact bytes, 404 when the key does not exist.
-///
-/// # Errors
-///
-/// [`Error::NotFound`], or a Redis failure.
-pub fn get(key: &[u8], ctx: &Context<'_>) -> Result<Response, Error> {
-    match command(ctx, &[b"GET", key])? {
-        Value::Bulk(value) => Ok(Response::bytes(200, VALUE_TYPE, value)),
-        Value::Nil => Err(Error::NotFound),
-        _ => Err(Error::UnexpectedReply("GET")),
-    }
+pub fn get(key: Vec<u8>) -> Step<'static> {
+    Step::Call(Call {
+        args: vec![Cow::Borrowed(b"GET"), Cow::Owned(key)],
+        read: |reply| match reply {
+            Value::Bulk(value) => Ok(Response::bytes(200, VALUE_TYPE, value)),
+            Value::Nil => Err(Error::NotFound),
+            _ => Err(Error::UnexpectedReply("GET")),
+        },
+    })
 }
 
 /// `SET KEY body [EX s | PX ms]`: 204. The query may hold `ex=SECONDS` or `px=MILLISECONDS`.
 ///
 /// # Errors
 ///
-/// [`Error::BadRequest`] for an unknown parameter or a bad number, or a Redis failure.
-pub fn put(
-    key: &[u8],
-    query: Option<&[u8]>,
-    body: &[u8],
-    ctx: &Context<'_>,
-) -> Result<Response, Error> {
-    let mut args: Vec<&[u8]> = vec![b"SET", key, body];
-    let expiry = expiry(query)?;
-    if let Some((unit, amount)) = &expiry {
-        args.push(unit);
-        args.push(amount.as_bytes());
+/// [`Error::BadRequest`] for an unknown parameter or a bad number.
+pub fn put<'a>(key: Vec<u8>, query: Option<&[u8]>, body: &'a [u8]) -> Result<Step<'a>, Error> {
+    let mut args = vec![
+        Cow::Borrowed(&b"SET"[..]),
+        Cow::Owned(key),
+        Cow::Borrowed(body),
+    ];
+    if let Some((unit, amount)) = expiry(query)? {
+        args.push(Cow::Borrowed(unit));
+        args.push(Cow::Owned(amount.into_bytes()));
     }
-    match command(ctx, &args)? {
-        Value::Simple(ok) if ok == b"OK" => Ok(Response::empty(204)),
-        _ => Err(Error::UnexpectedReply("SET")),
-    }
+    Ok(Step::Call(Call {
+        args,
+        read: |reply| match reply {
+            Value::Simple(ok) if ok == b"OK" => Ok(Response::empty(204)),
+            _ => Err(Error::UnexpectedReply("SET")),
+        },
+    }))
 }
 
 /// `DEL KEY`: 204 when a key was deleted, 404 when there was none.
-///
-/// # Errors
-///
-/// [`Error::NotFound`], or a Redis failure.
-pub fn delete(key: &[u8], ctx: &Context<'_>) -> Result<Response, Error> {
-    match command(ctx, &[b"DEL", key])? {
-        Value::Integer(1) => Ok(Response::empty(204)),
-        Value::Integer(0) => Err(Error::NotFound),
-        _ => Err(Error::UnexpectedReply("DEL")),
-    }
+pub fn delete(key: Vec<u8>) -> Step<'static> {
+    Step::Call(Call {
+        args: vec![Cow::Borrowed(b"DEL"), Cow::Owned(key)],
+        read: |reply| match reply {
+            Value::Integer(1) => Ok(Response::empty(204)),
+            Value::Integer(0) => Err(Error::NotFound),
+            _ => Err(Error::UnexpectedReply("DEL")),
+        },
+    })
 }
 
 /// Reads `ex=SECONDS` or `px=MILLISECONDS` from the query: at most one, a positive integer.

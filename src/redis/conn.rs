@@ -84,21 +84,42 @@ impl Conn {
     ///
     /// Any [`Error`]; after one, the connection must be dropped (see [`Error::poisons_connection`]).
     pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Value, Error> {
-        self.out.clear();
-        resp::encode_command(args, &mut self.out);
-        if let Err(e) = self.stream.write_all(&self.out) {
-            return Err(stale_or(e));
+        let (mut values, error) = self.pipeline(&[args]);
+        match (values.pop(), error) {
+            (_, Some(e)) => Err(e),
+            (Some(value), None) => Ok(value),
+            (None, None) => Err(Error::Closed),
         }
-        let reply = match self.read_reply() {
-            // Closed or reset before a single reply byte: Redis had dropped the connection (for
-            // instance its `timeout` closed it while it sat idle in the pool) and never ran
-            // the command.
-            Err(Error::Closed) if self.buf.is_empty() => Err(Error::Stale),
-            Err(Error::Io(e)) if self.buf.is_empty() => Err(stale_or(e)),
-            other => other,
+    }
+
+    /// Sends several commands in one write and reads their replies, in order, within one reply
+    /// timeout. Returns the replies read, and the error that stopped it early, if any: then the
+    /// commands after the last reply got none (they may or may not have run) and the connection
+    /// must be dropped.
+    pub fn pipeline<A: AsRef<[u8]>>(&mut self, commands: &[&[A]]) -> (Vec<Value>, Option<Error>) {
+        self.out.clear();
+        for args in commands {
+            resp::encode_command(args, &mut self.out);
+        }
+        let mut values = Vec::with_capacity(commands.len());
+        let result = match self.stream.write_all(&self.out) {
+            Ok(()) => self.read_replies(commands.len(), &mut values),
+            Err(e) => Err(stale_or(e)),
         };
         self.last_used = Instant::now();
-        reply
+        if self.out.capacity() > KEEP_BUFFER_BYTES {
+            self.out = Vec::new();
+        }
+        let error = match result {
+            Ok(()) => None,
+            // Closed or reset before a single reply byte: Redis had dropped the connection (for
+            // instance its `timeout` closed it while it sat idle in the pool) and never ran the
+            // commands.
+            Err(Error::Closed) if values.is_empty() && self.buf.is_empty() => Some(Error::Stale),
+            Err(Error::Io(e)) if values.is_empty() && self.buf.is_empty() => Some(stale_or(e)),
+            Err(e) => Some(e),
+        };
+        (values, error)
     }
 
     /// How long this connection has been unused.
@@ -106,21 +127,31 @@ impl Conn {
         self.last_used.elapsed()
     }
 
-    /// Reads exactly one reply within the reply timeout.
-    fn read_reply(&mut self) -> Result<Value, Error> {
+    /// Reads `n` replies into `values` within the reply timeout.
+    fn read_replies(&mut self, n: usize, values: &mut Vec<Value>) -> Result<(), Error> {
         let deadline = Instant::now() + self.reply_timeout;
         let mut reads = 0;
-        loop {
-            if let Some(value) = self.take_reply()? {
-                if reads > 1 {
-                    // Later reads shortened the socket timeout; restore it for the next call.
-                    self.stream.set_read_timeout(Some(self.reply_timeout))?;
+        let mut decoded = 0; // bytes of `buf` already turned into values
+        let result = loop {
+            while values.len() < n {
+                let rest = self.buf.get(decoded..).unwrap_or_default();
+                if rest.is_empty() {
+                    break;
                 }
-                return Ok(value);
+                match resp::decode(rest, &self.limits).map_err(Error::Protocol)? {
+                    resp::Status::Complete((value, used)) => {
+                        values.push(value);
+                        decoded += used;
+                    }
+                    resp::Status::Partial => break,
+                }
+            }
+            if values.len() == n {
+                break Ok(());
             }
             if reads > 0 {
-                // Later reads get only what is left of the reply timeout, so a reply that
-                // trickles in cannot hold the worker past the deadline.
+                // Later reads get only what is left of the reply timeout, so replies that
+                // trickle in cannot hold the worker past the deadline.
                 let left = deadline
                     .checked_duration_since(Instant::now())
                     .filter(|d| !d.is_zero())
@@ -130,35 +161,34 @@ impl Conn {
             reads += 1;
             let n = self.stream.read(&mut self.scratch)?;
             if n == 0 {
-                return Err(Error::Closed);
+                break Err(Error::Closed);
             }
-            if self.buf.len().saturating_add(n) > self.max_reply_bytes {
-                return Err(Error::ReplyTooLarge);
-            }
-            self.buf.extend_from_slice(&self.scratch[..n]);
-        }
-    }
-
-    /// Decodes the buffered reply when it is complete.
-    fn take_reply(&mut self) -> Result<Option<Value>, Error> {
-        if self.buf.is_empty() {
-            return Ok(None);
-        }
-        match resp::decode(&self.buf, &self.limits).map_err(Error::Protocol)? {
-            resp::Status::Partial => Ok(None),
-            resp::Status::Complete((value, used)) => {
-                if used != self.buf.len() {
-                    // Bytes nobody asked for: the stream is out of step. Refuse to guess
-                    // which reply belongs to which command.
-                    return Err(Error::Unsolicited);
-                }
+            if decoded == self.buf.len() {
+                // Every byte so far is decoded: start the buffer over instead of growing it.
                 self.buf.clear();
-                if self.buf.capacity() > KEEP_BUFFER_BYTES {
-                    self.buf = Vec::new();
-                }
-                Ok(Some(value))
+                decoded = 0;
             }
+            if (self.buf.len() - decoded).saturating_add(n) > self.max_reply_bytes {
+                break Err(Error::ReplyTooLarge);
+            }
+            self.buf
+                .extend_from_slice(self.scratch.get(..n).unwrap_or_default());
+        };
+        result?;
+        if reads > 1 {
+            // Later reads shortened the socket timeout; restore it for the next call.
+            self.stream.set_read_timeout(Some(self.reply_timeout))?;
         }
+        if decoded != self.buf.len() {
+            // Bytes nobody asked for: the stream is out of step. Refuse to guess which reply
+            // belongs to which command.
+            return Err(Error::Unsolicited);
+        }
+        self.buf.clear();
+        if self.buf.capacity() > KEEP_BUFFER_BYTES {
+            self.buf = Vec::new();
+        }
+        Ok(())
     }
 }
 

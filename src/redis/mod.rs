@@ -51,6 +51,24 @@ impl Error {
     }
 }
 
+impl Clone for Error {
+    /// A copy for every command of a pipeline that one failure stopped. `io::Error` is not
+    /// `Clone`; its kind and text are kept.
+    fn clone(&self) -> Error {
+        match self {
+            Error::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
+            Error::Closed => Error::Closed,
+            Error::Stale => Error::Stale,
+            Error::Timeout => Error::Timeout,
+            Error::Protocol(e) => Error::Protocol(e.clone()),
+            Error::ReplyTooLarge => Error::ReplyTooLarge,
+            Error::Unsolicited => Error::Unsolicited,
+            Error::Unavailable(why) => Error::Unavailable(why.clone()),
+            Error::Handshake(why) => Error::Handshake(why.clone()),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

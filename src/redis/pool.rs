@@ -265,6 +265,22 @@ impl PooledConn<'_> {
         result
     }
 
+    /// Runs several commands in one round trip (see [`Conn::pipeline`]). After an error the
+    /// connection is discarded.
+    pub fn pipeline<A: AsRef<[u8]>>(&mut self, commands: &[&[A]]) -> (Vec<Value>, Option<Error>) {
+        let Some(conn) = self.conn.as_mut() else {
+            let gone = Error::Unavailable("connection already discarded".into());
+            return (Vec::new(), Some(gone));
+        };
+        let (values, error) = conn.pipeline(commands);
+        if let Some(e) = &error {
+            if e.poisons_connection() {
+                self.discard(e.server_gone());
+            }
+        }
+        (values, error)
+    }
+
     fn discard(&mut self, server_gone: bool) {
         if let Some(conn) = self.conn.take() {
             drop(conn);

@@ -1,9 +1,12 @@
-//! One client connection and what is known about the request arriving on it.
+//! One client connection: its socket, the bytes received and not yet served, the bytes of
+//! responses not yet written, and what is known about the request arriving on it.
 //!
-//! The poll loop owns a connection while it waits for bytes; a worker owns it while serving. The
-//! parse progress cached here (`head`, `scan`) lets the poll loop look at a growing buffer without
+//! The socket is nonblocking for its whole life. The poll loop owns a connection while it waits
+//! for bytes or for the client to take pending output; a worker owns it while serving. The parse
+//! progress cached here (`head`, `scan`) lets the poll loop look at a growing buffer without
 //! starting over on each read.
 
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
@@ -12,7 +15,7 @@ use crate::http::{BodyScan, Head};
 /// A client connection.
 #[derive(Debug)]
 pub struct Connection {
-    /// The socket; nonblocking while parked, blocking (with a write timeout) in a worker.
+    /// The socket, always nonblocking.
     pub stream: TcpStream,
     /// The client's address, for logs.
     pub peer: SocketAddr,
@@ -28,14 +31,29 @@ pub struct Connection {
     pub continue_sent: bool,
     /// When the first byte of the request at the start of `buf` arrived.
     pub request_started: Option<Instant>,
-    /// When bytes last arrived or a response was last written.
+    /// When bytes last arrived or were last written.
     pub last_activity: Instant,
     /// When the poll loop should next try to read it.
     pub next_check: Instant,
+    /// Response bytes not yet taken by the client; `out[out_pos..]` is still to be written.
+    pub out: Vec<u8>,
+    /// How much of `out` is written.
+    pub out_pos: usize,
+    /// Close (after a lingering drain) once `out` is written.
+    pub close_after_flush: bool,
     /// Set when the connection is closing: the poll loop reads and discards until this deadline
     /// (a "lingering close", so that unread bytes do not make the kernel reset the connection
     /// before the client has read our last response).
     pub linger_until: Option<Instant>,
+}
+
+/// What [`Connection::flush`] achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Every pending byte is written.
+    Done,
+    /// The client is not taking more right now; some bytes are still pending.
+    Blocked,
 }
 
 impl Connection {
@@ -52,6 +70,9 @@ impl Connection {
             request_started: None,
             last_activity: now,
             next_check: now,
+            out: Vec::new(),
+            out_pos: 0,
+            close_after_flush: false,
             linger_until: None,
         }
     }
@@ -70,5 +91,37 @@ impl Connection {
         self.unparsed = !self.buf.is_empty();
         self.request_started = if self.buf.is_empty() { None } else { Some(now) };
         self.last_activity = now;
+    }
+
+    /// True while response bytes wait to be written.
+    pub fn has_output(&self) -> bool {
+        self.out_pos < self.out.len()
+    }
+
+    /// Writes pending output until it is all written or the socket would block; never blocks.
+    ///
+    /// # Errors
+    ///
+    /// When the socket fails (the client is gone).
+    pub fn flush(&mut self, now: Instant) -> io::Result<Flush> {
+        while let Some(pending) = self.out.get(self.out_pos..).filter(|p| !p.is_empty()) {
+            match self.stream.write(pending) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.last_activity = now;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        if self.out.capacity() > 256 * 1024 {
+            // A large response is written: do not keep its buffer for an idle connection.
+            self.out = Vec::new();
+        }
+        Ok(Flush::Done)
     }
 }

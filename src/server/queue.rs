@@ -1,7 +1,7 @@
 //! The two hand-over points between the poll loop and the workers.
 //!
-//! * [`TaskQueue`]: poll loop → workers. Bounded; `push` refuses when full so the poll loop can
-//!   answer 503 instead of letting memory grow.
+//! * [`TaskQueue`]: poll loop → workers. Bounded; `push_all` leaves out what does not fit so the
+//!   poll loop can answer 503 instead of letting memory grow. Workers take tasks in batches.
 //! * [`Handback`]: workers → poll loop. Connections that are served and may get another request.
 //!   Unbounded in type but bounded in fact: it never holds more than the open connections.
 
@@ -55,33 +55,45 @@ impl TaskQueue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a task for the workers.
-    ///
-    /// # Errors
-    ///
-    /// Gives the task back when the queue is full or closed, so the caller can answer 503 on its
-    /// connection. (Moving a few hundred bytes back is cheaper than boxing every task.)
-    #[allow(clippy::result_large_err)]
-    pub fn push(&self, task: Task) -> Result<(), Task> {
+    /// Adds every task of `tasks` that fits, waking one worker per `batch` tasks; the tasks
+    /// that did not fit (queue full or closed) are left in `tasks`.
+    pub fn push_all(&self, tasks: &mut Vec<Task>, batch: usize) {
         let mut state = self.lock();
-        if state.closed || state.tasks.len() >= self.capacity {
-            return Err(task);
-        }
-        state.tasks.push_back(task);
+        let room = if state.closed {
+            0
+        } else {
+            self.capacity.saturating_sub(state.tasks.len())
+        };
+        let take = room.min(tasks.len());
+        // Keep arrival order: the oldest ready connection is served first.
+        let rest = tasks.split_off(take);
+        state.tasks.extend(tasks.drain(..));
+        *tasks = rest;
         drop(state);
-        self.ready.notify_one();
-        Ok(())
+        for _ in 0..take.div_ceil(batch.max(1)) {
+            self.ready.notify_one();
+        }
     }
 
-    /// Waits for a task; `None` once the queue is closed and empty.
-    pub fn pop(&self) -> Option<Task> {
+    /// Waits for work and takes up to `max` tasks at once (so that one worker can serve several
+    /// ready connections with one Redis round trip); takes nothing once the queue is closed and
+    /// empty.
+    pub fn pop_batch(&self, max: usize, into: &mut Vec<Task>) {
         let mut state = self.lock();
         loop {
-            if let Some(task) = state.tasks.pop_front() {
-                return Some(task);
+            if !state.tasks.is_empty() {
+                let n = max.max(1).min(state.tasks.len());
+                into.extend(state.tasks.drain(..n));
+                let more = !state.tasks.is_empty();
+                drop(state);
+                if more {
+                    // Work is left: let another worker take it rather than wait for us.
+                    self.ready.notify_one();
+                }
+                return;
             }
             if state.closed {
-                return None;
+                return;
             }
             state = self
                 .ready
@@ -128,5 +140,63 @@ impl Handback {
     pub fn drain_into(&self, into: &mut Vec<Connection>) {
         let mut conns = self.lock();
         into.append(&mut conns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Instant;
+
+    fn tasks(n: usize) -> Vec<Task> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        (0..n)
+            .map(|_| {
+                let stream = TcpStream::connect(addr).unwrap();
+                Task::Serve(Connection::new(stream, addr, Instant::now()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn push_all_keeps_what_does_not_fit() {
+        let queue = TaskQueue::new(3);
+        let mut batch = tasks(5);
+        queue.push_all(&mut batch, 8);
+        assert_eq!((queue.len(), batch.len()), (3, 2));
+    }
+
+    #[test]
+    fn pop_batch_takes_at_most_max_in_order() {
+        let queue = TaskQueue::new(10);
+        let mut batch = tasks(5);
+        let first_peer = match &batch[0] {
+            Task::Serve(c) | Task::TimedOut(c) => c.stream.local_addr().unwrap(),
+        };
+        queue.push_all(&mut batch, 8);
+        let mut got = Vec::new();
+        queue.pop_batch(3, &mut got);
+        assert_eq!((got.len(), queue.len()), (3, 2));
+        let Task::Serve(c) = &got[0] else { panic!() };
+        assert_eq!(c.stream.local_addr().unwrap(), first_peer);
+    }
+
+    #[test]
+    fn closed_queue_refuses_pushes_and_drains_then_ends_pops() {
+        let queue = TaskQueue::new(10);
+        let mut batch = tasks(1);
+        queue.push_all(&mut batch, 8);
+        queue.close();
+        let mut more = tasks(1);
+        queue.push_all(&mut more, 8);
+        assert_eq!(more.len(), 1, "a closed queue takes nothing");
+        let mut got = Vec::new();
+        queue.pop_batch(8, &mut got);
+        assert_eq!(got.len(), 1, "what was queued is still served");
+        got.clear();
+        queue.pop_batch(8, &mut got);
+        assert!(got.is_empty(), "then pop returns at once");
     }
 }

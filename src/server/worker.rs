@@ -1,32 +1,42 @@
-//! Worker threads (`worker-1` … `worker-N`): pop a connection, serve every complete request
-//! buffered on it, in order, then hand it back to the poll loop or close it.
+//! Worker threads (`worker-1` … `worker-N`): take a batch of ready connections, answer every
+//! complete request buffered on them, in order, then hand them back to the poll loop.
 //!
-//! A worker never reads from a client: the poll loop gave it only complete requests. It blocks
-//! only to write a response (bounded by the write timeout) and to talk to Redis (bounded by the
-//! checkout and reply timeouts). A panic in a handler is caught: the client gets 500, the worker
-//! lives on.
+//! A batch is served in waves. A wave takes the next request of every connection in the batch,
+//! sends all their Redis commands in one round trip (one write, then the replies in order), and
+//! appends each response to its connection's output. Waves repeat while connections hold complete
+//! requests, so pipelined requests are answered in order, and under load one wakeup and one Redis
+//! round trip serve several clients.
+//!
+//! A worker never waits for a client. It reads nothing (the poll loop gave it complete requests)
+//! and writes without blocking: what a client does not take at once stays in the connection's
+//! output buffer, the connection takes no more requests until the client reads it, and the poll
+//! loop finishes the writing. A worker blocks only on Redis, bounded by the checkout and reply
+//! timeouts. A panic in a handler is caught: the client gets 500, the worker lives on.
 
-use std::io::{self, Write};
-use std::net::Shutdown;
+use std::borrow::Cow;
+use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::connection::Connection;
-use super::poll::LINGER;
+use super::connection::{Connection, Flush};
 use super::queue::Task;
 use super::Shared;
-use crate::api::{self, Context};
+use crate::api::{self, Step};
 use crate::http::response::{self, Response};
-use crate::http::{self, date, Method, Status};
+use crate::http::{self, date, Method, Request, Status, Version};
 use crate::log;
+use crate::redis;
+use crate::resp::Value;
 
-/// Bodies larger than this are written with their own `write` instead of being copied after
-/// the head.
-const COPY_BODY_BYTES: usize = 64 * 1024;
+/// Most connections a worker takes from the queue at once.
+pub const MAX_BATCH: usize = 8;
+/// A connection with this many response bytes waiting takes no further request until they are
+/// written: the bound on what a pipelining client can make the gateway hold for it.
+pub const OUT_BATCH_BYTES: usize = 64 * 1024;
 
-/// Starts `n` workers popping from the shared queue.
+/// Starts `n` workers taking batches from the shared queue.
 ///
 /// # Errors
 ///
@@ -45,140 +55,235 @@ pub fn spawn(n: usize, shared: &Arc<Shared>) -> io::Result<Vec<JoinHandle<()>>> 
 /// One worker's reusable state.
 struct Worker<'a> {
     shared: &'a Shared,
-    out: Vec<u8>,
     date: DateCache,
 }
 
-/// What happens to a connection after serving.
-enum After {
-    /// Back to the poll loop to wait for the next request.
-    Park,
-    /// Close after draining what the client still sends.
-    Linger,
-    /// Close now (the socket failed).
-    Close,
+/// One request of a wave, taken off its connection's buffer.
+enum Item {
+    /// A request to serve.
+    Request {
+        req: Request,
+        head_only: bool,
+        keep_alive: bool,
+    },
+    /// Bytes the parser refused: answer this (closing) response.
+    Refused(Response),
 }
 
 impl<'a> Worker<'a> {
     fn new(shared: &'a Shared) -> Worker<'a> {
         Worker {
             shared,
-            out: Vec::with_capacity(16 * 1024),
             date: DateCache::default(),
         }
     }
 
     fn run(mut self) {
-        while let Some(task) = self.shared.queue.pop() {
-            let (mut conn, after) = match task {
-                Task::Serve(mut conn) => {
-                    let after = self.serve(&mut conn);
-                    (conn, after)
-                }
-                Task::TimedOut(mut conn) => {
-                    let response = api::Error::SlowRequest.into_response();
-                    let after = match self.send(&mut conn, &response, false) {
-                        Ok(()) => After::Linger,
-                        Err(_) => After::Close,
-                    };
-                    (conn, after)
-                }
-            };
-            match after {
-                After::Park if conn.stream.set_nonblocking(true).is_ok() => {
-                    self.shared.handback.push(conn)
-                }
-                After::Linger => {
-                    let _ = conn.stream.shutdown(Shutdown::Write);
-                    if conn.stream.set_nonblocking(true).is_ok() {
-                        conn.linger_until = Some(Instant::now() + LINGER);
-                        self.shared.handback.push(conn);
-                    } else {
-                        self.shared.close_connection(conn);
+        let mut tasks = Vec::with_capacity(MAX_BATCH);
+        let mut conns = Vec::with_capacity(MAX_BATCH);
+        loop {
+            self.shared.queue.pop_batch(MAX_BATCH, &mut tasks);
+            if tasks.is_empty() {
+                return; // the queue is closed
+            }
+            for task in tasks.drain(..) {
+                match task {
+                    Task::Serve(conn) => conns.push(conn),
+                    Task::TimedOut(mut conn) => {
+                        let response = api::Error::SlowRequest.into_response();
+                        self.queue_response(&mut conn, &response, false);
+                        conns.push(conn);
                     }
                 }
-                _ => self.shared.close_connection(conn),
+            }
+            while self.wave(&mut conns) {}
+            let now = Instant::now();
+            for mut conn in conns.drain(..) {
+                match conn.flush(now) {
+                    // The poll loop writes the rest, reads the next request, or lingers and closes.
+                    Ok(_) => self.shared.handback.push(conn),
+                    Err(_) => self.shared.close_connection(conn),
+                }
             }
         }
     }
 
-    /// Serves the complete requests at the start of `conn.buf`.
-    fn serve(&mut self, conn: &mut Connection) -> After {
-        if conn.stream.set_nonblocking(false).is_err() {
-            return After::Close;
+    /// Serves the next complete request of every connection that can take one; false when none
+    /// could.
+    fn wave(&mut self, conns: &mut [Connection]) -> bool {
+        let mut items = Vec::with_capacity(conns.len());
+        for (i, conn) in conns.iter_mut().enumerate() {
+            if let Some(item) = self.take_request(conn) {
+                items.push((i, item));
+            }
         }
-        let shared = self.shared;
-        let ctx = Context {
-            pool: &shared.pool,
-            cfg: &shared.cfg,
-        };
-        loop {
-            let (response, head_only, keep_alive, used) =
-                match http::parse(&conn.buf, &shared.limits) {
-                    Ok(Status::Partial) => return After::Park,
-                    Ok(Status::Complete((req, used))) => {
-                        let response =
-                            panic::catch_unwind(AssertUnwindSafe(|| api::handle(&req, &ctx)))
-                                .unwrap_or_else(|_| {
-                                    log::error(format_args!(
-                                        "bug: handler panicked on {} from {}",
-                                        req.head.method.as_str(),
-                                        conn.peer
-                                    ));
-                                    api::Error::Internal.into_response()
-                                });
-                        let head_only = req.head.method == Method::Head;
-                        (response, head_only, req.head.keep_alive, used)
-                    }
-                    Err(e) => {
-                        log::debug(format_args!("bad request from {}: {e}", conn.peer));
-                        (
-                            api::Error::Http(e).into_response(),
-                            false,
-                            false,
-                            conn.buf.len(),
-                        )
-                    }
-                };
-            let close = response.close || !keep_alive || shared.is_stopping();
-            let response = if close && !response.close {
+        if items.is_empty() {
+            return false;
+        }
+        let responses = self.answer(&items);
+        for ((i, item), response) in items.iter().zip(responses) {
+            let Some(conn) = conns.get_mut(*i) else {
+                continue;
+            };
+            let (head_only, keep_alive, http10) = match item {
+                Item::Request {
+                    req,
+                    head_only,
+                    keep_alive,
+                } => (*head_only, *keep_alive, req.head.version == Version::Http10),
+                Item::Refused(_) => (false, false, false),
+            };
+            let response = if !keep_alive || self.shared.is_stopping() {
                 response.closing()
+            } else if http10 && !response.close {
+                // An HTTP/1.0 client keeps the connection only when told so (RFC 9112 §9.3);
+                // without this it waits for a close that never comes.
+                response.with_header("Connection", "keep-alive")
             } else {
                 response
             };
-            if self.send(conn, &response, head_only).is_err() {
-                return After::Close;
+            self.queue_response(conn, &response, head_only);
+        }
+        true
+    }
+
+    /// Takes the next complete request off `conn`, if it can take one now.
+    fn take_request(&mut self, conn: &mut Connection) -> Option<Item> {
+        if conn.close_after_flush || conn.buf.is_empty() {
+            return None;
+        }
+        if conn.out.len() >= OUT_BATCH_BYTES {
+            // Write what is pending first; a slow reader gets no further answers until it reads
+            // (back-pressure), and the poll loop brings the connection back when it has.
+            match conn.flush(Instant::now()) {
+                Ok(Flush::Done) => {}
+                Ok(Flush::Blocked) | Err(_) => return None,
             }
-            conn.consume(used, Instant::now());
-            if close {
-                return After::Linger;
+        }
+        let now = Instant::now();
+        match next_request(conn, &self.shared.limits) {
+            Ok(Status::Partial) => None,
+            Ok(Status::Complete((req, used))) => {
+                conn.consume(used, now);
+                Some(Item::Request {
+                    head_only: req.head.method == Method::Head,
+                    keep_alive: req.head.keep_alive,
+                    req,
+                })
+            }
+            Err(e) => {
+                log::debug(format_args!("bad request from {}: {e}", conn.peer));
+                let len = conn.buf.len();
+                conn.consume(len, now);
+                Some(Item::Refused(api::Error::Http(e).into_response()))
             }
         }
     }
 
-    /// Writes one response: head and body in one write when the body is small.
-    fn send(
-        &mut self,
-        conn: &mut Connection,
-        response: &Response,
-        head_only: bool,
-    ) -> io::Result<()> {
-        self.out.clear();
-        let date = self.date.get();
-        let large = !head_only && response.body.len() > COPY_BODY_BYTES;
-        response::write_head(response, date, &mut self.out);
-        if !head_only && !large {
-            self.out.extend_from_slice(&response.body);
-        }
-        conn.stream.write_all(&self.out)?;
-        if large {
-            conn.stream.write_all(&response.body)?;
-        }
-        if self.out.capacity() > 1024 * 1024 {
-            self.out = Vec::with_capacity(16 * 1024);
-        }
-        Ok(())
+    /// The responses to a wave's items, in order, with one Redis round trip for all commands.
+    fn answer(&self, items: &[(usize, Item)]) -> Vec<Response> {
+        let steps: Vec<Step<'_>> = items
+            .iter()
+            .map(|(_, item)| match item {
+                Item::Request { req, .. } => guarded(req, || api::plan(req)),
+                Item::Refused(response) => Step::Answer(response.clone()),
+            })
+            .collect();
+        let commands: Vec<&[Cow<'_, [u8]>]> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Call(call) => Some(call.args.as_slice()),
+                Step::Answer(_) => None,
+            })
+            .collect();
+        let mut replies = self.round_trip(&commands).into_iter();
+        steps
+            .into_iter()
+            .zip(items)
+            .map(|(step, (_, item))| match step {
+                Step::Answer(response) => response,
+                Step::Call(call) => {
+                    let reply = replies.next().unwrap_or(Err(redis::Error::Closed));
+                    match item {
+                        Item::Request { req, .. } => guarded(req, || api::finish(&call, reply)),
+                        Item::Refused(_) => api::finish(&call, reply),
+                    }
+                }
+            })
+            .collect()
     }
+
+    /// Runs `commands` in one round trip on a pooled connection; one result per command. When
+    /// Redis had closed the pooled connection before the commands reached it (they did not run),
+    /// they are sent once more on another connection.
+    fn round_trip(&self, commands: &[&[Cow<'_, [u8]>]]) -> Vec<Result<Value, redis::Error>> {
+        if commands.is_empty() {
+            return Vec::new();
+        }
+        let timeout = self.shared.cfg.checkout_timeout;
+        let mut retried = false;
+        loop {
+            let (values, error) = match self.shared.pool.checkout(timeout) {
+                Ok(mut conn) => conn.pipeline(commands),
+                Err(e) => (Vec::new(), Some(e)),
+            };
+            match error {
+                None => return values.into_iter().map(Ok).collect(),
+                Some(redis::Error::Stale) if !retried && values.is_empty() => retried = true,
+                Some(e) => {
+                    let mut results: Vec<_> = values.into_iter().map(Ok).collect();
+                    results.resize_with(commands.len(), || Err(e.clone()));
+                    return results;
+                }
+            }
+        }
+    }
+
+    /// Appends one response to the connection's output; a closing response ends the connection
+    /// once it is written.
+    fn queue_response(&mut self, conn: &mut Connection, response: &Response, head_only: bool) {
+        response::write(response, head_only, self.date.get(), &mut conn.out);
+        if response.close {
+            conn.close_after_flush = true;
+        }
+    }
+}
+
+/// Parses the request at the start of `conn.buf`, reusing the head the poll loop already parsed
+/// (and its body scan) when it did, instead of parsing the head a second time.
+fn next_request(
+    conn: &mut Connection,
+    limits: &http::Limits,
+) -> Result<Status<(Request, usize)>, http::ParseError> {
+    let Some((head, head_len)) = conn.head.take() else {
+        return http::parse(&conn.buf, limits);
+    };
+    let body = conn.buf.get(head_len..).unwrap_or_default();
+    match http::scan_body(body, head.framing, &mut conn.scan, limits)? {
+        Status::Complete(n) => {
+            let body = http::decode_body(body.get(..n).unwrap_or_default(), head.framing);
+            Ok(Status::Complete((Request { head, body }, head_len + n)))
+        }
+        Status::Partial => {
+            conn.head = Some((head, head_len));
+            Ok(Status::Partial)
+        }
+    }
+}
+
+/// Runs handler code, turning a panic (a bug) into a 500 instead of a dead worker.
+fn guarded<T>(req: &Request, f: impl FnOnce() -> T) -> T
+where
+    T: From<Response>,
+{
+    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        log::error(format_args!(
+            "bug: handler panicked on {} {}",
+            req.head.method.as_str(),
+            String::from_utf8_lossy(&req.head.target)
+        ));
+        T::from(api::Error::Internal.into_response())
+    })
 }
 
 /// The `Date` header text, formatted once per second.
