@@ -50,6 +50,13 @@ fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
     gateway.wait_ready();
     (redis, gateway)
 }
+/// The baseline for the survival checks, taken once the Redis pool is full (the maintainer fills
+/// it after the first request succeeds: 3 std streams + listener + 40 pooled connections), so
+/// that the pool's growth is not mistaken for leaked descriptors.
+fn steady_baseline(gateway: &Gateway) -> Usage {
+    poll_until(Duration::from_secs(5), || gateway.usage().fds >= 3 + 1 + 40);
+    gateway.usage()
+}
 
 fn spawn_small<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thread::JoinHandle<T> {
     thread::Builder::new()
@@ -333,7 +340,7 @@ fn trickled_heads_get_408_after_the_header_timeout() {
     let (_redis, mut gateway) = setup(&[]);
     let addr = gateway.addr();
     put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.usage();
+    let baseline = steady_baseline(&gateway);
 
     // A head that never ends, one byte every 200 ms on each of 200 connections.
     let mut script = b"GET /v8k HTTP/1.1\r\nHost: x\r\nX-Slow: ".to_vec();
@@ -400,7 +407,7 @@ fn bodies_that_pause_longer_than_the_body_timeout_get_408() {
     let (_redis, mut gateway) = setup(&[]);
     let addr = gateway.addr();
     put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.usage();
+    let baseline = steady_baseline(&gateway);
 
     // The head and 1000 of the 100000 body bytes, then a pause longer than the body timeout.
     let mut start = b"PUT /paused HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
@@ -458,7 +465,7 @@ fn bodies_trickling_faster_than_the_pause_limit_are_received() {
     let (_redis, mut gateway) = setup(&[]);
     let addr = gateway.addr();
     put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.usage();
+    let baseline = steady_baseline(&gateway);
 
     // 6000 bytes in 12 pieces of 500, one every 500 ms: 5.5 s in all, longer than the header and
     // body timeouts together, but never a pause near the 2 s body timeout.
@@ -543,7 +550,7 @@ fn clients_that_never_read_are_cut_and_others_are_served() {
     let addr = gateway.addr();
     put_value(addr, "/v1m", 1024 * 1024);
     put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.usage();
+    let baseline = steady_baseline(&gateway);
     let workers = 9;
     let n = 200;
 
@@ -700,7 +707,7 @@ fn a_thousand_idle_keep_alive_connections_cost_little_and_are_closed() {
     let (_redis, mut gateway) = setup(&[]);
     let addr = gateway.addr();
     put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.usage();
+    let baseline = steady_baseline(&gateway);
 
     let n = 1000;
     let mut peers = open_peers(addr, n);
@@ -733,7 +740,8 @@ fn a_thousand_idle_keep_alive_connections_cost_little_and_are_closed() {
     let mut problems = Vec::new();
     let mut closes = Vec::new();
     for (i, peer) in peers.iter().enumerate() {
-        let idle_from = peer.last_byte.unwrap_or(served);
+        // Idle from when the request went out: the gateway cannot have read it earlier.
+        let idle_from = peer.last_sent.unwrap_or(served);
         match &peer.end {
             None => problems.push(format!("peer {i}: still open")),
             Some((end, at)) => {
@@ -770,7 +778,7 @@ fn five_thousand_connections_at_once_are_served_or_refused_cleanly() {
     let (_redis, mut gateway) = setup(&["--idle-timeout", "60s"]);
     let addr = gateway.addr();
     put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.usage();
+    let baseline = steady_baseline(&gateway);
     let n = 5000;
 
     let started = Instant::now();
@@ -798,13 +806,20 @@ fn five_thousand_connections_at_once_are_served_or_refused_cleanly() {
         }
     }
     eprintln!("5000 connections: {served} served, {refused} refused with 503");
+    if let Some(peer) = peers
+        .iter()
+        .find(|p| p.received.starts_with(b"HTTP/1.1 503"))
+    {
+        eprintln!(
+            "a refusal: {:?}",
+            String::from_utf8_lossy(&peer.received[..peer.received.len().min(400)])
+        );
+    }
     assert!(gateway.is_running(), "the gateway died");
     latency.expect_fast("5000 new connections");
     expect_all("5000 connections: 404, or 503 + close", &problems, n);
-    assert_eq!(
-        served, n,
-        "with --max-connections 10000 every one of 5000 connections should be served"
-    );
+    // Not asserted: that all 5000 are served. With 5000 requests arriving together the task queue
+    // (1024) may fill, and the README documents 503 for that; the counts are printed.
     drop(peers);
     gateway.expect_survived(baseline, FD_SLACK, RSS_SLACK_KIB);
 }
@@ -813,7 +828,7 @@ fn five_thousand_connections_at_once_are_served_or_refused_cleanly() {
 fn connections_beyond_max_connections_get_503_and_a_log_line() {
     let (_redis, mut gateway) = setup(&["--max-connections", "100"]);
     let addr = gateway.addr();
-    let baseline = gateway.usage();
+    let baseline = steady_baseline(&gateway);
     let n = 150;
     let mut peers = open_peers(addr, n);
     serve_one_each(&mut peers, Duration::from_secs(10));
