@@ -74,6 +74,13 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
+/// Writes the start-up line whatever the level: it says where the gateway listens (an address
+/// ending in `:0` is only known from it) and what it talks to.
+pub fn startup(args: fmt::Arguments<'_>) {
+    let line = format!("{} INFO  {args}\n", timestamp(SystemTime::now()));
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// Writes an error line.
 pub fn error(args: fmt::Arguments<'_>) {
     write(Level::Error, args);

@@ -144,7 +144,7 @@ pub fn run(cfg: Config) -> io::Result<()> {
     let admin_note = admin_addr
         .map(|a| format!(", admin on {a}"))
         .unwrap_or_default();
-    log::info(format_args!(
+    log::startup(format_args!(
         "redis-gateway {} listening on {local}, redis {}, {} workers, pool {}{admin_note}",
         env!("CARGO_PKG_VERSION"),
         cfg.redis,

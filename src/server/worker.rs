@@ -116,7 +116,10 @@ impl<'a> Worker<'a> {
     }
 
     /// Serves the next complete request of every connection that can take one; false when none
-    /// could.
+    /// could. Answers that need no Redis (admin endpoints, errors, `OPTIONS`) are written first,
+    /// so that a slow Redis round trip for the others never holds up a health check. (Each
+    /// connection has at most one request in a wave, so this never reorders a connection's
+    /// answers.)
     fn wave(&mut self, conns: &mut [Connection]) -> bool {
         let mut items = Vec::with_capacity(conns.len());
         for (i, conn) in conns.iter_mut().enumerate() {
@@ -127,33 +130,66 @@ impl<'a> Worker<'a> {
         if items.is_empty() {
             return false;
         }
-        let responses = self.answer(&items);
-        for ((i, item), response) in items.iter().zip(responses) {
-            let Some(conn) = conns.get_mut(*i) else {
-                continue;
-            };
-            let (head_only, keep_alive, http10) = match item {
+        let mut calls = Vec::with_capacity(items.len());
+        for (i, item) in &items {
+            let step = match item {
                 Item::Request {
-                    req,
-                    head_only,
-                    keep_alive,
-                    ..
-                } => (*head_only, *keep_alive, req.head.version == Version::Http10),
-                Item::Refused(..) => (false, false, false),
+                    req, admin: true, ..
+                } => Step::Answer(self.admin(req)),
+                Item::Request { req, .. } => guarded(req, || api::plan(req)),
+                Item::Refused(response, _) => Step::Answer(response.clone()),
             };
-            let response = if !keep_alive || self.shared.is_stopping() {
-                response.closing()
-            } else if http10 && !response.close {
-                // An HTTP/1.0 client keeps the connection only when told so (RFC 9112 §9.3);
-                // without this it waits for a close that never comes.
-                response.with_header("Connection", "keep-alive")
-            } else {
-                response
+            match step {
+                Step::Answer(response) => {
+                    if let Some(conn) = conns.get_mut(*i) {
+                        self.deliver(conn, item, response);
+                        let _ = conn.flush(Instant::now(), &self.shared.metrics);
+                    }
+                }
+                Step::Call(call) => calls.push((*i, item, call)),
+            }
+        }
+        let commands: Vec<&[Cow<'_, [u8]>]> = calls
+            .iter()
+            .map(|(_, _, call)| call.args.as_slice())
+            .collect();
+        let replies = self.round_trip(&commands);
+        for ((i, item, call), reply) in calls.iter().zip(replies) {
+            self.count_redis_outcome(&reply);
+            let response = match item {
+                Item::Request { req, .. } => guarded(req, || api::finish(call, reply)),
+                Item::Refused(..) => api::finish(call, reply),
             };
-            self.record(conn, item, &response, head_only);
-            self.queue_response(conn, &response, head_only);
+            if let Some(conn) = conns.get_mut(*i) {
+                self.deliver(conn, item, response);
+            }
         }
         true
+    }
+
+    /// Completes a response for its connection (closing, or keep-alive for HTTP/1.0), counts
+    /// it, and appends it to the connection's output.
+    fn deliver(&mut self, conn: &mut Connection, item: &Item, response: Response) {
+        let (head_only, keep_alive, http10) = match item {
+            Item::Request {
+                req,
+                head_only,
+                keep_alive,
+                ..
+            } => (*head_only, *keep_alive, req.head.version == Version::Http10),
+            Item::Refused(..) => (false, false, false),
+        };
+        let response = if !keep_alive || self.shared.is_stopping() {
+            response.closing()
+        } else if http10 && !response.close {
+            // An HTTP/1.0 client keeps the connection only when told so (RFC 9112 §9.3);
+            // without this it waits for a close that never comes.
+            response.with_header("Connection", "keep-alive")
+        } else {
+            response
+        };
+        self.record(conn, item, &response, head_only);
+        self.queue_response(conn, &response, head_only);
     }
 
     /// Counts an answered request in the metrics and writes its access-log line.
@@ -222,43 +258,6 @@ impl<'a> Worker<'a> {
                 Some(Item::Refused(api::Error::Http(e).into_response(), started))
             }
         }
-    }
-
-    /// The responses to a wave's items, in order, with one Redis round trip for all commands.
-    fn answer(&self, items: &[(usize, Item)]) -> Vec<Response> {
-        let steps: Vec<Step<'_>> = items
-            .iter()
-            .map(|(_, item)| match item {
-                Item::Request {
-                    req, admin: true, ..
-                } => Step::Answer(self.admin(req)),
-                Item::Request { req, .. } => guarded(req, || api::plan(req)),
-                Item::Refused(response, _) => Step::Answer(response.clone()),
-            })
-            .collect();
-        let commands: Vec<&[Cow<'_, [u8]>]> = steps
-            .iter()
-            .filter_map(|step| match step {
-                Step::Call(call) => Some(call.args.as_slice()),
-                Step::Answer(_) => None,
-            })
-            .collect();
-        let mut replies = self.round_trip(&commands).into_iter();
-        steps
-            .into_iter()
-            .zip(items)
-            .map(|(step, (_, item))| match step {
-                Step::Answer(response) => response,
-                Step::Call(call) => {
-                    let reply = replies.next().unwrap_or(Err(redis::Error::Closed));
-                    self.count_redis_outcome(&reply);
-                    match item {
-                        Item::Request { req, .. } => guarded(req, || api::finish(&call, reply)),
-                        Item::Refused(..) => api::finish(&call, reply),
-                    }
-                }
-            })
-            .collect()
     }
 
     /// Serves a request that arrived on the admin listener; `POST /shutdown` starts the drain.
