@@ -85,7 +85,7 @@ impl Connection {
     pub fn consume(&mut self, used: usize, now: Instant) {
         let used = used.min(self.buf.len());
         self.buf.drain(..used);
-        if self.buf.is_empty() && self.buf.capacity() > 64 * 1024 {
+        if self.buf.is_empty() && self.buf.capacity() > 256 * 1024 {
             // Do not keep a large body's buffer for an idle keep-alive connection.
             self.buf = Vec::new();
         }
