@@ -22,6 +22,8 @@ use support::*;
 
 /// How long any request may take while Redis is dead or stopped (`--redis-timeout 1s`).
 const FAIL_FAST: Duration = Duration::from_millis(1_500);
+/// Checkout timeout + reply timeout (both 1 s here) + slack for a loaded machine.
+const READER_BOUND: Duration = Duration::from_millis(2_500);
 
 /// Pool size used here: small, so that refilling is quick.
 const POOL: usize = 10;
@@ -376,7 +378,12 @@ fn redis_stopped_gives_504_fast_and_never_a_reply_meant_for_another_request() {
                     served.fetch_add(1, Ordering::Relaxed);
                     let problem = match &response {
                         Err(e) => Some(format!("GET /stop-{i}: no answer after {took:?}: {e}")),
-                        Ok(_) if took > FAIL_FAST => Some(format!("GET /stop-{i} took {took:?}")),
+                        // A reader that arrives while every pooled connection waits on the paused
+                        // Redis may wait the checkout timeout (1 s) and then a reply timeout (1 s):
+                        // the documented bound. The first GET below is held to the tighter one.
+                        Ok(_) if took > READER_BOUND => {
+                            Some(format!("GET /stop-{i} took {took:?}"))
+                        }
                         Ok(r) if r.status == 200 && r.body != value(i).as_bytes() => Some(format!(
                             "GET /stop-{i} got another key's value: {:?}",
                             r.text()

@@ -6,7 +6,7 @@
 //! progress cached here (`head`, `scan`) lets the poll loop look at a growing buffer without
 //! starting over on each read.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
@@ -95,6 +95,18 @@ impl Connection {
         self.unparsed = !self.buf.is_empty();
         self.request_started = if self.buf.is_empty() { None } else { Some(now) };
         self.last_activity = now;
+    }
+
+    /// True when no unread byte waits, neither in `buf` nor in the socket (one nonblocking
+    /// `read`). Closing a socket with unread bytes makes the kernel send a reset, which can
+    /// destroy the last response before the client reads it; without any, a plain close is safe.
+    pub fn nothing_pending(&mut self) -> bool {
+        let mut probe = [0u8; 1];
+        self.buf.is_empty()
+            && matches!(
+                self.stream.read(&mut probe),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock
+            )
     }
 
     /// True while response bytes wait to be written.

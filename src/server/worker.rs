@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use super::connection::Connection;
+use super::connection::{Connection, Flush};
 use super::queue::Task;
 use super::Shared;
 use crate::api::admin::Admin;
@@ -107,6 +107,11 @@ impl<'a> Worker<'a> {
             let now = Instant::now();
             for mut conn in conns.drain(..) {
                 match conn.flush(now, &self.shared.metrics) {
+                    Ok(Flush::Done) if conn.close_after_flush && conn.nothing_pending() => {
+                        // All written and the client sent nothing more: closing now cannot reset
+                        // the connection under the client's feet, so no lingering is needed.
+                        self.shared.close_connection(conn)
+                    }
                     // The poll loop writes the rest, reads the next request, or lingers and closes.
                     Ok(_) => self.shared.handback.push(conn),
                     Err(_) => self.shared.close_connection(conn),
