@@ -14,7 +14,8 @@ use crate::log::Level;
 pub const DEFAULT_WORKERS: usize = 9;
 /// Default number of pooled Redis connections (the design report's 40).
 pub const DEFAULT_POOL_SIZE: usize = 40;
-/// Default bound of the task queue; a connection that finds it full gets 503 and is closed.
+/// Default bound of the task queue. A complete request that finds it full stays parked and
+/// retries on the next pass; after waiting `checkout_timeout` for a slot it gets 503 and is closed.
 pub const DEFAULT_QUEUE_SIZE: usize = 1024;
 /// Default cap on open client connections; the next one gets 503 and is closed.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -259,7 +260,7 @@ OPTIONS (every option takes '--name value' or '--name=value'):
     --db N                      Redis database number                  [0]
     --workers N                 worker threads                         [9]
     --pool-size N               pooled Redis connections               [40]
-    --queue-size N              task queue bound; when full: 503       [1024]
+    --queue-size N              task queue bound; full for 1s: 503     [1024]
     --max-connections N         open client connections; beyond: 503   [10000]
 
   Limits (bytes or counts):

@@ -208,18 +208,23 @@ fn redis_killed_while_serving_gives_fast_5xx_and_recovers_after_restart() {
     // Clients keep asking all along; none may hang, none may see a wrong value.
     let stop = Arc::new(AtomicBool::new(false));
     let problems = Arc::new(Mutex::new(Vec::<String>::new()));
+    let saw_5xx = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let (stop, problems, value, addr) = (
+        let (stop, problems, value, addr, saw_5xx) = (
             Arc::clone(&stop),
             Arc::clone(&problems),
             value.clone(),
             gateway.addr(),
+            Arc::clone(&saw_5xx),
         );
         clients.push(thread::spawn(move || {
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let (response, took) = timed_get(addr, "/k");
+                if matches!(&response, Ok(r) if r.status >= 500) {
+                    saw_5xx.store(true, Ordering::Relaxed);
+                }
                 let problem = match &response {
                     Err(e) => Some(format!("request failed after {took:?}: {e}")),
                     Ok(r) if took > FAIL_FAST => Some(format!("took {took:?}: {r:?}")),
@@ -254,6 +259,12 @@ fn redis_killed_while_serving_gives_fast_5xx_and_recovers_after_restart() {
         }
     }
 
+    // Keep Redis down until the background clients have met the outage too (the window would
+    // otherwise be a few milliseconds, and they might never make a request inside it).
+    assert!(
+        poll_until(Duration::from_secs(5), || saw_5xx.load(Ordering::Relaxed)),
+        "the background clients got no 5xx within 5 s of the kill"
+    );
     redis.restart();
     gateway.wait_ready(); // Redis is empty now: GET of a missing key is 404 again.
     expect_status(&request(gateway.addr(), "PUT", "/k", &[], &value), 204);

@@ -28,6 +28,8 @@ pub struct Connection {
     pub head: Option<(Head, usize)>,
     /// Progress of the body scan of that request.
     pub scan: BodyScan,
+    /// Since when a complete request waits for room in the full task queue.
+    pub waiting_since: Option<Instant>,
     /// Bytes arrived (or were left by a worker) since the poll loop last parsed `buf`.
     pub unparsed: bool,
     /// Whether `100 Continue` was already sent for that request.
@@ -69,6 +71,7 @@ impl Connection {
             buf: Vec::new(),
             head: None,
             scan: BodyScan::default(),
+            waiting_since: None,
             unparsed: false,
             continue_sent: false,
             request_started: None,
@@ -92,6 +95,7 @@ impl Connection {
         self.head = None;
         self.scan = BodyScan::default();
         self.continue_sent = false;
+        self.waiting_since = None;
         self.unparsed = !self.buf.is_empty();
         self.request_started = if self.buf.is_empty() { None } else { Some(now) };
         self.last_activity = now;

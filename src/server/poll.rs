@@ -181,9 +181,19 @@ impl PollLoop {
             // One push for the whole pass, so workers can take several connections at once.
             shared.queue.push_all(&mut self.ready, MAX_BATCH);
             for task in self.ready.drain(..) {
-                let (Task::Serve(conn) | Task::TimedOut(conn)) = task;
-                Metrics::add(&shared.metrics.queue_full, 1);
-                refuse(conn, shared, "server busy: task queue full, retry");
+                // The queue is full. A burst should not turn into 503s: the connection stays
+                // parked and tries again on the next pass. Only one that has waited longer than
+                // the checkout timeout for a slot (sustained overload) is refused.
+                let (Task::Serve(mut conn) | Task::TimedOut(mut conn)) = task;
+                let since = *conn.waiting_since.get_or_insert(now);
+                if now.duration_since(since) >= shared.cfg.checkout_timeout {
+                    Metrics::add(&shared.metrics.queue_full, 1);
+                    refuse(conn, shared, "server busy: task queue full, retry");
+                } else {
+                    conn.unparsed = true;
+                    conn.next_check = now;
+                    self.hot.push(conn);
+                }
             }
         }
         shared
