@@ -36,7 +36,7 @@ use crate::log;
 use crate::metrics::Metrics;
 
 /// Most connections accepted in one pass, so a connection storm cannot starve parked clients.
-pub const ACCEPTS_PER_PASS: usize = 256;
+pub const ACCEPTS_PER_PASS: usize = 64;
 /// Largest read from one connection in one pass.
 pub const READ_CHUNK: usize = 64 * 1024;
 /// A connection with activity this recent is read on every pass.
