@@ -1391,6 +1391,11 @@ mod tests {
     // Limits: N is accepted, N + 1 is refused, and a buffer already past N fails without waiting.
     // -----------------------------------------------------------------------------------------
 
+    /// A chunked body scanned from the start, with a fresh [`BodyScan`].
+    fn scan_chunked(body: &[u8], limits: &Limits) -> Result<Status<usize>, ParseError> {
+        scan_body(body, Framing::Chunked, &mut BodyScan::default(), limits)
+    }
+
     fn small_limits() -> Limits {
         Limits {
             max_request_line: 30,
@@ -1514,20 +1519,10 @@ mod tests {
         let l = limits();
         let line = |len: usize| format!("1;{}", "e".repeat(len - 2));
         let at_limit = format!("{}\r\nx\r\n0\r\n\r\n", line(MAX_CHUNK_LINE_BYTES));
-        let got = scan_body(
-            at_limit.as_bytes(),
-            Framing::Chunked,
-            &mut BodyScan::default(),
-            &l,
-        );
+        let got = scan_chunked(at_limit.as_bytes(), &l);
         assert_eq!(got, Ok(Status::Complete(at_limit.len())));
         let over = format!("{}\r\nx\r\n0\r\n\r\n", line(MAX_CHUNK_LINE_BYTES + 1));
-        let got = scan_body(
-            over.as_bytes(),
-            Framing::Chunked,
-            &mut BodyScan::default(),
-            &l,
-        );
+        let got = scan_chunked(over.as_bytes(), &l);
         assert!(matches!(got, Err(ParseError::BadRequest(_))), "{got:?}");
         // Without waiting for the CRLF:
         let cut = &over.as_bytes()[..MAX_CHUNK_LINE_BYTES + 1];
@@ -1563,36 +1558,16 @@ mod tests {
         let l = small_limits();
         let body = |fields: usize| format!("0\r\n{}\r\n", "T: 1\r\n".repeat(fields));
         let ok = body(3);
-        let got = scan_body(
-            ok.as_bytes(),
-            Framing::Chunked,
-            &mut BodyScan::default(),
-            &l,
-        );
+        let got = scan_chunked(ok.as_bytes(), &l);
         assert_eq!(got, Ok(Status::Complete(ok.len())));
-        let got = scan_body(
-            body(4).as_bytes(),
-            Framing::Chunked,
-            &mut BodyScan::default(),
-            &l,
-        );
+        let got = scan_chunked(body(4).as_bytes(), &l);
         assert_eq!(got, Err(ParseError::TooManyHeaders));
         // Trailer section bytes: "T: " + value + "\r\n" + "\r\n" = 7 + value bytes, after "0\r\n".
         let trailers = |len: usize| format!("0\r\nT: {}\r\n\r\n", "v".repeat(len - 7));
         let ok = trailers(100);
-        let got = scan_body(
-            ok.as_bytes(),
-            Framing::Chunked,
-            &mut BodyScan::default(),
-            &l,
-        );
+        let got = scan_chunked(ok.as_bytes(), &l);
         assert_eq!(got, Ok(Status::Complete(ok.len())));
-        let got = scan_body(
-            trailers(101).as_bytes(),
-            Framing::Chunked,
-            &mut BodyScan::default(),
-            &l,
-        );
+        let got = scan_chunked(trailers(101).as_bytes(), &l);
         assert_eq!(got, Err(ParseError::HeadTooLarge));
     }
 
