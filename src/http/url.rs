@@ -52,32 +52,34 @@ impl std::error::Error for UrlError {}
 /// assert_eq!(percent_decode(b"a+b", false).unwrap(), b"a+b");
 /// ```
 pub fn percent_decode(input: &[u8], plus_as_space: bool) -> Result<Vec<u8>, UrlError> {
+    let special = |b: &u8| *b == b'%' || (plus_as_space && *b == b'+');
+    // The output is never longer than the input, so one allocation suffices.
     let mut out = Vec::with_capacity(input.len());
     let mut rest = input;
-    while let Some((&byte, tail)) = rest.split_first() {
-        match byte {
-            b'%' => {
-                let (high, low) = match tail {
-                    [high, low, ..] => (hex_value(*high), hex_value(*low)),
-                    _ => (None, None),
-                };
-                match (high, low) {
-                    (Some(high), Some(low)) => out.push(high << 4 | low),
-                    _ => return Err(UrlError::BadEscape),
-                }
-                rest = tail.get(2..).unwrap_or(&[]);
-            }
-            b'+' if plus_as_space => {
-                out.push(b' ');
-                rest = tail;
-            }
-            _ => {
-                out.push(byte);
-                rest = tail;
-            }
+    loop {
+        // Copy the run of ordinary bytes in one go (a byte-at-a-time push was most of the cost
+        // of a form POST, measured with callgrind), then decode the one special byte after it.
+        let run = rest.iter().position(special).unwrap_or(rest.len());
+        let (plain, tail) = rest.split_at(run);
+        out.extend_from_slice(plain);
+        let Some((&byte, tail)) = tail.split_first() else {
+            return Ok(out);
+        };
+        if byte == b'+' {
+            out.push(b' ');
+            rest = tail;
+            continue;
         }
+        let (high, low) = match tail {
+            [high, low, ..] => (hex_value(*high), hex_value(*low)),
+            _ => (None, None),
+        };
+        match (high, low) {
+            (Some(high), Some(low)) => out.push(high << 4 | low),
+            _ => return Err(UrlError::BadEscape),
+        }
+        rest = tail.get(2..).unwrap_or(&[]);
     }
-    Ok(out)
 }
 
 /// Splits an `application/x-www-form-urlencoded` body into decoded `(name, value)` pairs, in
@@ -211,6 +213,54 @@ mod tests {
             "a form pair without '='"
         );
         assert_eq!(UrlError::EmptyBody.to_string(), "empty form body");
+    }
+
+    /// The plain definition: one byte at a time. `percent_decode` copies runs for speed and must
+    /// agree with this on every input.
+    fn reference_decode(input: &[u8], plus_as_space: bool) -> Result<Vec<u8>, UrlError> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(&b) = input.get(i) {
+            match b {
+                b'%' => {
+                    let digits = input.get(i + 1..i + 3).ok_or(UrlError::BadEscape)?;
+                    let text = std::str::from_utf8(digits).map_err(|_| UrlError::BadEscape)?;
+                    if !text.bytes().all(|d| d.is_ascii_hexdigit()) {
+                        return Err(UrlError::BadEscape);
+                    }
+                    out.push(u8::from_str_radix(text, 16).map_err(|_| UrlError::BadEscape)?);
+                    i += 3;
+                }
+                b'+' if plus_as_space => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                _ => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn run_copying_decoder_agrees_with_the_byte_at_a_time_definition() {
+        let (mut rng, seed) = Rng::from_env(0x5EED_D0DE);
+        let alphabet = b"%+aZ09fF=&\x00\xff ";
+        for _ in 0..Rng::iterations(5_000) {
+            let len = rng.below(30);
+            let input: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect();
+            for plus in [false, true] {
+                assert_eq!(
+                    percent_decode(&input, plus),
+                    reference_decode(&input, plus),
+                    "seed {seed}, input {input:?}, plus_as_space {plus}"
+                );
+            }
+        }
     }
 
     #[test]
