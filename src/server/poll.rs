@@ -6,12 +6,13 @@
 //!
 //! * at most [`ACCEPTS_PER_PASS`] accepts and one read of at most [`READ_CHUNK`] per connection;
 //! * parked connections live in two lanes. One active in the last [`HOT_WINDOW`] is in the hot
-//!   lane, visited (and read) on every pass. The others are in the quiet lane, visited together
-//!   once per sweep; sweeps come at an interval that grows with the number of parked connections
-//!   ([`SCAN_READS_PER_SEC`] reads per second in all, at least every [`MIN_SCAN_INTERVAL`]). So a
-//!   pass costs in proportion to the active connections, and 1,000 idle keep-alive connections
-//!   cost a few percent of a core; the price is that a request on a connection quiet among 1,000
-//!   others waits up to 100 ms to be noticed (std has no epoll to say which socket is readable);
+//!   lane, visited (and read) on every pass. The others are in the quiet lane, visited
+//!   round-robin, a share on each pass, so that each is read once per quiet interval; the
+//!   interval grows with the number of parked connections ([`SCAN_READS_PER_SEC`] reads per
+//!   second in all, at least every [`MIN_SCAN_INTERVAL`]). So a pass costs in proportion to the
+//!   active connections, 1,000 idle keep-alive connections cost a few percent of a core, and the
+//!   quiet reads never come in a burst; the price is that a request on a connection quiet among
+//!   1,000 others waits up to 100 ms to be noticed (std has no epoll to say which is readable);
 //! * when a pass finds nothing to do, the loop sleeps [`MIN_NAP`], doubling up to [`MAX_NAP`];
 //!   any progress resets the nap, so a request on a quiet gateway waits about a millisecond.
 //!
@@ -62,10 +63,14 @@ pub struct PollLoop {
     listeners: Vec<(TcpListener, bool)>,
     /// Parked connections with recent activity: visited on every pass.
     hot: Vec<Connection>,
-    /// Parked connections without: visited together, once per sweep.
+    /// Parked connections without: visited round-robin, a share on each pass.
     quiet: Vec<Connection>,
-    /// When the quiet connections are visited next.
-    next_sweep: Instant,
+    /// Where the round-robin over `quiet` goes on.
+    quiet_cursor: usize,
+    /// Quiet visits earned by the time since the last pass and not yet made.
+    quiet_credit: f64,
+    /// When the last pass began.
+    last_pass: Instant,
     returned: Vec<Connection>,
     /// Connections found ready during the current pass.
     ready: Vec<Task>,
@@ -95,7 +100,9 @@ impl PollLoop {
             listeners,
             hot: Vec::new(),
             quiet: Vec::new(),
-            next_sweep: Instant::now(),
+            quiet_cursor: 0,
+            quiet_credit: 0.0,
+            last_pass: Instant::now(),
             returned: Vec::new(),
             ready: Vec::new(),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
@@ -160,23 +167,36 @@ impl PollLoop {
                 self.hot.push(conn);
             }
         }
-        let sweep = now >= self.next_sweep;
-        if sweep {
-            let parked = self.hot.len() + self.quiet.len();
-            self.next_sweep = now + quiet_interval(parked);
-        }
-        let pass = Pass::new(now, self.next_sweep, &shared.cfg);
+        // Each quiet connection is visited once per quiet interval: the time since the last
+        // pass earns that share of the quiet lane, visited round-robin. Spread evenly, those
+        // reads never stall the active connections behind a burst of a thousand.
+        let parked = self.hot.len() + self.quiet.len();
+        let elapsed = now.duration_since(self.last_pass).as_secs_f64();
+        self.last_pass = now;
+        let share = self.quiet.len() as f64 * elapsed / quiet_interval(parked).as_secs_f64();
+        self.quiet_credit = (self.quiet_credit + share).min(self.quiet.len() as f64);
+        let budget = self.quiet_credit as usize;
+        self.quiet_credit -= budget as f64;
+        let pass = Pass::new(now, &shared.cfg);
         let PollLoop {
             hot,
             quiet,
+            quiet_cursor,
             scratch,
             ready,
             ..
         } = self;
-        progress |= visit_lane(hot, quiet, false, scratch, ready, shared, &pass);
-        if sweep {
-            progress |= visit_lane(quiet, hot, true, scratch, ready, shared, &pass);
-        }
+        progress |= visit_hot(hot, quiet, scratch, ready, shared, &pass);
+        progress |= visit_quiet(
+            quiet,
+            hot,
+            quiet_cursor,
+            budget,
+            scratch,
+            ready,
+            shared,
+            &pass,
+        );
         if !self.ready.is_empty() {
             // One push for the whole pass, so workers can take several connections at once.
             shared.queue.push_all(&mut self.ready, MAX_BATCH);
@@ -292,13 +312,11 @@ impl PollLoop {
     }
 }
 
-/// Visits every connection of `lane` (see [`visit`]), hands ready ones to `ready`, closes those
-/// that are done, and moves a connection whose next look is not due next pass to `other` (hot →
-/// quiet), or one that is (quiet → hot). True when anything progressed.
-fn visit_lane(
-    lane: &mut Vec<Connection>,
-    other: &mut Vec<Connection>,
-    lane_is_quiet: bool,
+/// Visits every hot connection (see [`visit`]): hands ready ones to `ready`, closes those that
+/// are done, and moves one that has gone quiet to `quiet`. True when anything progressed.
+fn visit_hot(
+    hot: &mut Vec<Connection>,
+    quiet: &mut Vec<Connection>,
     scratch: &mut [u8],
     ready: &mut Vec<Task>,
     shared: &Shared,
@@ -306,33 +324,59 @@ fn visit_lane(
 ) -> bool {
     let mut progress = false;
     let mut i = 0;
-    while i < lane.len() {
-        let Some(conn) = lane.get_mut(i) else {
+    while let Some(conn) = hot.get_mut(i) {
+        let verdict = visit(conn, scratch, shared, pass);
+        progress |= verdict.progress;
+        match verdict.action {
+            Action::Keep if pass.is_hot(conn) => i += 1,
+            Action::Keep => quiet.push(hot.swap_remove(i)),
+            Action::Close => shared.close_connection(hot.swap_remove(i)),
+            Action::Dispatch(timed_out) => ready.push(task(hot.swap_remove(i), timed_out)),
+        }
+    }
+    progress
+}
+
+/// Visits the next `budget` quiet connections round-robin from `cursor`: hands ready ones to
+/// `ready`, closes those that are done, and moves one that woke up to `hot`.
+#[allow(clippy::too_many_arguments)]
+fn visit_quiet(
+    quiet: &mut Vec<Connection>,
+    hot: &mut Vec<Connection>,
+    cursor: &mut usize,
+    budget: usize,
+    scratch: &mut [u8],
+    ready: &mut Vec<Task>,
+    shared: &Shared,
+    pass: &Pass,
+) -> bool {
+    let mut progress = false;
+    for _ in 0..budget {
+        if *cursor >= quiet.len() {
+            *cursor = 0;
+        }
+        let Some(conn) = quiet.get_mut(*cursor) else {
             break;
         };
         let verdict = visit(conn, scratch, shared, pass);
         progress |= verdict.progress;
+        // A removal moves the last connection into the cursor's place; it is visited next.
         match verdict.action {
-            Action::Keep => {
-                let belongs_quiet = conn.next_check > pass.now;
-                if belongs_quiet != lane_is_quiet {
-                    other.push(lane.swap_remove(i));
-                } else {
-                    i += 1;
-                }
-            }
-            Action::Close => shared.close_connection(lane.swap_remove(i)),
-            Action::Dispatch(timed_out) => {
-                let conn = lane.swap_remove(i);
-                ready.push(if timed_out {
-                    Task::TimedOut(conn)
-                } else {
-                    Task::Serve(conn)
-                });
-            }
+            Action::Keep if pass.is_hot(conn) => hot.push(quiet.swap_remove(*cursor)),
+            Action::Keep => *cursor += 1,
+            Action::Close => shared.close_connection(quiet.swap_remove(*cursor)),
+            Action::Dispatch(timed_out) => ready.push(task(quiet.swap_remove(*cursor), timed_out)),
         }
     }
     progress
+}
+
+fn task(conn: Connection, timed_out: bool) -> Task {
+    if timed_out {
+        Task::TimedOut(conn)
+    } else {
+        Task::Serve(conn)
+    }
 }
 
 /// Looks at one parked connection: reads if due, checks timeouts, decides what to do.
@@ -355,7 +399,7 @@ fn visit(conn: &mut Connection, scratch: &mut [u8], shared: &Shared, pass: &Pass
                     log::debug(format_args!("{} stopped reading; closing", conn.peer));
                     return Verdict::close();
                 }
-                conn.next_check = pass.next_check(conn.last_activity);
+                conn.next_check = now;
                 return Verdict::keep(false);
             }
             Err(_) => return Verdict::close(),
@@ -384,7 +428,7 @@ fn visit(conn: &mut Connection, scratch: &mut [u8], shared: &Shared, pass: &Pass
                 conn.unparsed = true;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                conn.next_check = pass.next_check(conn.last_activity);
+                conn.next_check = now;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return Verdict::close(),
@@ -501,8 +545,6 @@ struct Pass {
     now: Instant,
     /// Activity after this makes a connection hot (read every pass).
     hot_after: Option<Instant>,
-    /// When a quiet connection is read next.
-    quiet_next: Instant,
     idle_before: Option<Instant>,
     header_before: Option<Instant>,
     body_before: Option<Instant>,
@@ -510,11 +552,10 @@ struct Pass {
 }
 
 impl Pass {
-    fn new(now: Instant, quiet_next: Instant, cfg: &Config) -> Pass {
+    fn new(now: Instant, cfg: &Config) -> Pass {
         Pass {
             now,
             hot_after: now.checked_sub(HOT_WINDOW),
-            quiet_next,
             idle_before: now.checked_sub(cfg.idle_timeout),
             header_before: now.checked_sub(cfg.header_timeout),
             body_before: now.checked_sub(cfg.body_timeout),
@@ -522,14 +563,13 @@ impl Pass {
         }
     }
 
-    /// When to look at a connection next, given its last activity.
-    fn next_check(&self, last_activity: Instant) -> Instant {
-        let hot = self.hot_after.map_or(true, |after| last_activity > after);
-        if hot {
-            self.now
-        } else {
-            self.quiet_next
-        }
+    /// Whether a connection belongs in the hot lane: active in the last [`HOT_WINDOW`], or
+    /// holding bytes not yet parsed.
+    fn is_hot(&self, conn: &Connection) -> bool {
+        conn.unparsed
+            || self
+                .hot_after
+                .map_or(true, |after| conn.last_activity > after)
     }
 }
 
