@@ -636,8 +636,10 @@ fn clients_that_never_read_are_cut_and_others_are_served() {
         "the last non-reader was cut {cut:?} after the attack began: more than the write timeout \
          ({WRITE_TIMEOUT:?}) + 8 s"
     );
-    // p95 < 200 ms for the normal client does not hold here (measured: hundreds of ms to
-    // seconds while the non-readers are held), so it is printed above, not asserted.
+    // Connections that used up their share of answers are queued as bulk work, behind small
+    // requests, so the normal client keeps its p95 under the limit while the non-readers are held
+    // (measured before that: p95 about 340 ms; after: 50–90 ms).
+    latency.expect_fast("200 clients that never read 1 MiB answers");
 }
 
 /// One GET on a new connection with a long read timeout; the body length.

@@ -28,6 +28,9 @@ pub struct Connection {
     pub head: Option<(Head, usize)>,
     /// Progress of the body scan of that request.
     pub scan: BodyScan,
+    /// Its last turn with a worker ended because it had its full share of answers: queued as
+    /// bulk work (see `TaskQueue`), behind connections with small requests.
+    pub bulk: bool,
     /// Since when a complete request waits for room in the full task queue.
     pub waiting_since: Option<Instant>,
     /// Bytes arrived (or were left by a worker) since the poll loop last parsed `buf`.
@@ -71,6 +74,7 @@ impl Connection {
             buf: Vec::new(),
             head: None,
             scan: BodyScan::default(),
+            bulk: false,
             waiting_since: None,
             unparsed: false,
             continue_sent: false,

@@ -29,8 +29,26 @@ pub struct TaskQueue {
 
 #[derive(Debug, Default)]
 struct QueueState {
-    tasks: VecDeque<Task>,
+    /// Tasks served first: requests of connections that did not use up their last turn.
+    urgent: VecDeque<Task>,
+    /// Connections whose last turn produced a full share of answers (large responses, deep
+    /// pipelines, clients that do not read): served when no urgent task waits, so that they
+    /// cannot make a small request wait behind them.
+    bulk: VecDeque<Task>,
     closed: bool,
+}
+
+impl QueueState {
+    fn len(&self) -> usize {
+        self.urgent.len() + self.bulk.len()
+    }
+}
+
+impl Task {
+    fn is_bulk(&self) -> bool {
+        let (Task::Serve(conn) | Task::TimedOut(conn)) = self;
+        conn.bulk
+    }
 }
 
 const _: () = {
@@ -62,12 +80,18 @@ impl TaskQueue {
         let room = if state.closed {
             0
         } else {
-            self.capacity.saturating_sub(state.tasks.len())
+            self.capacity.saturating_sub(state.len())
         };
         let take = room.min(tasks.len());
-        // Keep arrival order: the oldest ready connection is served first.
+        // Keep arrival order within each class: the oldest ready connection is served first.
         let rest = tasks.split_off(take);
-        state.tasks.extend(tasks.drain(..));
+        for task in tasks.drain(..) {
+            if task.is_bulk() {
+                state.bulk.push_back(task);
+            } else {
+                state.urgent.push_back(task);
+            }
+        }
         *tasks = rest;
         drop(state);
         for _ in 0..take.div_ceil(batch.max(1)) {
@@ -76,15 +100,20 @@ impl TaskQueue {
     }
 
     /// Waits for work and takes up to `max` tasks at once (so that one worker can serve several
-    /// ready connections with one Redis round trip); takes nothing once the queue is closed and
-    /// empty.
+    /// ready connections with one Redis round trip), urgent ones before bulk ones; takes nothing
+    /// once the queue is closed and empty.
     pub fn pop_batch(&self, max: usize, into: &mut Vec<Task>) {
         let mut state = self.lock();
         loop {
-            if !state.tasks.is_empty() {
-                let n = max.max(1).min(state.tasks.len());
-                into.extend(state.tasks.drain(..n));
-                let more = !state.tasks.is_empty();
+            let class = if state.urgent.is_empty() {
+                &mut state.bulk
+            } else {
+                &mut state.urgent
+            };
+            if !class.is_empty() {
+                let n = max.max(1).min(class.len());
+                into.extend(class.drain(..n));
+                let more = state.len() > 0;
                 drop(state);
                 if more {
                     // Work is left: let another worker take it rather than wait for us.
@@ -104,7 +133,7 @@ impl TaskQueue {
 
     /// Tasks waiting for a worker.
     pub fn len(&self) -> usize {
-        self.lock().tasks.len()
+        self.lock().len()
     }
 
     /// True when no task is waiting.
@@ -181,6 +210,25 @@ mod tests {
         assert_eq!((got.len(), queue.len()), (3, 2));
         let Task::Serve(c) = &got[0] else { panic!() };
         assert_eq!(c.stream.local_addr().unwrap(), first_peer);
+    }
+
+    #[test]
+    fn urgent_tasks_are_taken_before_bulk_ones() {
+        let queue = TaskQueue::new(10);
+        let mut batch = tasks(3);
+        for task in &mut batch[..2] {
+            let (Task::Serve(conn) | Task::TimedOut(conn)) = task;
+            conn.bulk = true;
+        }
+        queue.push_all(&mut batch, 8);
+        let mut got = Vec::new();
+        queue.pop_batch(8, &mut got);
+        assert_eq!(got.len(), 1, "the one urgent task comes alone, first");
+        assert!(!got[0].is_bulk());
+        got.clear();
+        queue.pop_batch(8, &mut got);
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(Task::is_bulk));
     }
 
     #[test]

@@ -95,7 +95,10 @@ impl<'a> Worker<'a> {
             }
             for task in tasks.drain(..) {
                 match task {
-                    Task::Serve(conn) => conns.push(conn),
+                    Task::Serve(mut conn) => {
+                        conn.bulk = false;
+                        conns.push(conn)
+                    }
                     Task::TimedOut(mut conn) => {
                         let response = api::Error::SlowRequest.into_response();
                         self.queue_response(&mut conn, &response, false);
@@ -236,9 +239,11 @@ impl<'a> Worker<'a> {
         }
         if conn.out.len() >= OUT_BATCH_BYTES {
             // This connection had its share of this turn. The poll loop writes the output as the
-            // client reads it and then queues the connection again, behind the others: a client
-            // that pipelines large answers (or never reads them) cannot monopolize a worker, and
-            // the gateway holds at most one batch of answers for it.
+            // client reads it and then queues the connection again, as bulk work behind small
+            // requests: a client that pipelines large answers (or never reads them) cannot
+            // monopolize a worker or delay others, and the gateway holds at most one batch of
+            // answers for it.
+            conn.bulk = true;
             return None;
         }
         let now = Instant::now();
