@@ -372,6 +372,14 @@ fn trickled_heads_get_408_after_the_header_timeout() {
     let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(25));
     let peers = driver.join().expect("driver thread");
 
+    latency.expect_fast("200 trickled heads");
+    expect_cut_with_408(&peers, started, HEADER_TIMEOUT, "trickled heads");
+    drop(peers);
+    gateway.expect_survived(baseline, FD_SLACK, RSS_SLACK_KIB);
+}
+
+/// Every peer got one 408 and was closed within 1.5 s after `timeout` (counted from `started`).
+fn expect_cut_with_408(peers: &[Peer], started: Instant, timeout: Duration, what: &str) {
     let mut problems = Vec::new();
     let mut closes = Vec::new();
     for (i, peer) in peers.iter().enumerate() {
@@ -379,8 +387,8 @@ fn trickled_heads_get_408_after_the_header_timeout() {
             Ok(at) => {
                 let after = at.duration_since(started);
                 closes.push(after);
-                if after < HEADER_TIMEOUT - Duration::from_millis(50)
-                    || after > HEADER_TIMEOUT + Duration::from_millis(1500)
+                if after < timeout - Duration::from_millis(50)
+                    || after > timeout + Duration::from_millis(1500)
                 {
                     problems.push(format!("peer {i}: closed after {after:?}"));
                 }
@@ -390,16 +398,13 @@ fn trickled_heads_get_408_after_the_header_timeout() {
     }
     eprintln!(
         "{}",
-        describe_spread("trickled heads: 408 + close after", closes)
+        describe_spread(&format!("{what}: 408 + close after"), closes)
     );
-    latency.expect_fast("200 trickled heads");
     expect_all(
-        "trickled heads (408 then close near 2 s)",
+        &format!("{what} (408 then close near {timeout:?})"),
         &problems,
         peers.len(),
     );
-    drop(peers);
-    gateway.expect_survived(baseline, FD_SLACK, RSS_SLACK_KIB);
 }
 
 #[test]
@@ -430,32 +435,8 @@ fn bodies_that_pause_longer_than_the_body_timeout_get_408() {
     let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(25));
     let peers = driver.join().expect("driver thread");
 
-    let mut problems = Vec::new();
-    let mut closes = Vec::new();
-    for (i, peer) in peers.iter().enumerate() {
-        match closed_with(peer, 408) {
-            Ok(at) => {
-                let after = at.duration_since(started);
-                closes.push(after);
-                if after < BODY_TIMEOUT - Duration::from_millis(50)
-                    || after > BODY_TIMEOUT + Duration::from_millis(1500)
-                {
-                    problems.push(format!("peer {i}: closed after {after:?}"));
-                }
-            }
-            Err(e) => problems.push(format!("peer {i}: {e}")),
-        }
-    }
-    eprintln!(
-        "{}",
-        describe_spread("paused bodies: 408 + close after", closes)
-    );
     latency.expect_fast("200 paused bodies");
-    expect_all(
-        "paused bodies (408 then close near 2 s)",
-        &problems,
-        peers.len(),
-    );
+    expect_cut_with_408(&peers, started, BODY_TIMEOUT, "paused bodies");
     drop(peers);
     gateway.expect_survived(baseline, FD_SLACK, RSS_SLACK_KIB);
 }
