@@ -35,15 +35,9 @@ fn expect_threads(gateway: &Gateway, count: usize, names: &[String]) {
 }
 
 fn expect_pool(redis: &RedisServer, size: usize) {
-    let mut seen = 0;
-    let full = poll_until(START_TIMEOUT, || {
-        seen = redis.clients_named("redis-gateway");
-        seen >= size
-    });
-    assert!(
-        full,
-        "CLIENT LIST: {seen} connections named redis-gateway, want {size}"
-    );
+    if let Err(seen) = redis.wait_gateway_pool(size, START_TIMEOUT) {
+        panic!("CLIENT LIST: {seen} connections named redis-gateway, want {size}");
+    }
     let list = redis.cmd(&[b"CLIENT", b"LIST"]).text();
     assert_eq!(
         redis.clients_named("redis-gateway"),

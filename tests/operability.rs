@@ -178,28 +178,6 @@ fn run_env(args: &[&str], env: &[Env<'_>]) -> (Option<ExitStatus>, String, Strin
     (status, proc.stdout(), proc.log())
 }
 
-/// Polls `GET /__probe__` until 404: a Redis round trip works.
-fn wait_ready(addr: SocketAddr) {
-    let mut last = String::new();
-    let ready = poll_until(START_TIMEOUT, || {
-        match try_request(addr, "GET", "/__probe__", &[], b"") {
-            Ok(r) if r.status == 404 => true,
-            Ok(r) => {
-                last = format!("{r:?}");
-                false
-            }
-            Err(e) => {
-                last = e;
-                false
-            }
-        }
-    });
-    assert!(
-        ready,
-        "gateway at {addr} never answered the probe with 404; last: {last}"
-    );
-}
-
 // ----- a validator of the Prometheus text format 0.0.4 -----
 
 /// Label names and values, in order.
@@ -1155,11 +1133,10 @@ fn without_access_log_no_access_lines_are_written() {
 /// Polls `CLIENT LIST` until `want` connections named `redis-gateway`, then checks there are no more.
 #[track_caller]
 fn expect_pool_connections(redis: &RedisServer, want: usize) {
-    let mut seen = 0;
-    poll_until(START_TIMEOUT, || {
-        seen = redis.clients_named("redis-gateway");
-        seen >= want
-    });
+    let seen = redis
+        .wait_gateway_pool(want, START_TIMEOUT)
+        .map(|_| redis.clients_named("redis-gateway"))
+        .unwrap_or_else(|seen| seen);
     assert_eq!(seen, want, "CLIENT LIST connections named redis-gateway");
     thread::sleep(QUIET_PERIOD);
     assert_eq!(
@@ -1470,7 +1447,7 @@ fn shutdown_refuses_new_connections_finishes_the_request_in_flight_and_exits_0()
         &[],
     );
     let (data, admin) = gateway.wait_listening();
-    wait_ready(data);
+    wait_ready_at(data);
     let full = poll_until(START_TIMEOUT, || {
         scrape(admin).0.value("redis_gateway_pool_open") == 2.0
     });
@@ -1569,7 +1546,7 @@ fn shutdown_closes_idle_keep_alive_connections_and_exits_0_at_once() {
         &[],
     );
     let (data, admin) = gateway.wait_listening();
-    wait_ready(data);
+    wait_ready_at(data);
     let mut idle = connect(data);
     let response = request_on(&mut idle, "GET", "/idle", &[], b"");
     expect_status(&response, 404);

@@ -44,20 +44,6 @@ fn timed(
     (response, started.elapsed())
 }
 
-/// Polls until `CLIENT LIST` shows exactly `size` connections named `redis-gateway`; returns the wait.
-fn wait_pool(redis: &RedisServer, size: usize, within: Duration) -> Result<Duration, usize> {
-    let started = Instant::now();
-    let mut seen = 0;
-    if poll_until(within, || {
-        seen = redis.clients_named("redis-gateway");
-        seen == size
-    }) {
-        Ok(started.elapsed())
-    } else {
-        Err(seen)
-    }
-}
-
 /// Log lines containing `needle`.
 fn log_lines(gateway: &Gateway, needle: &str) -> Vec<String> {
     gateway
@@ -97,7 +83,9 @@ fn redis_killed_under_load_fails_fast_and_recovers_pool_after_restart() {
     let pool = POOL.to_string();
     let mut gateway = Gateway::start(&redis, &["--pool-size", &pool, "--redis-timeout", "1s"]);
     gateway.wait_ready();
-    wait_pool(&redis, POOL, START_TIMEOUT).expect("pool never filled");
+    redis
+        .wait_gateway_pool(POOL, START_TIMEOUT)
+        .expect("pool never filled");
     let baseline = gateway.usage();
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -203,7 +191,9 @@ fn redis_killed_under_load_fails_fast_and_recovers_pool_after_restart() {
         ok
     });
     // Measured from the moment Redis answered PING.
-    let pool_after = wait_pool(&redis, POOL, Duration::from_secs(3)).map(|_| pinged.elapsed());
+    let pool_after = redis
+        .wait_gateway_pool(POOL, Duration::from_secs(3))
+        .map(|_| pinged.elapsed());
     // A little more load on the healed gateway, then stop.
     let healed = Instant::now();
     poll_until(START_TIMEOUT, || {
@@ -306,7 +296,7 @@ fn each_kill_of_redis_is_logged_as_one_outage_and_one_recovery() {
         );
         redis.restart();
         gateway.wait_ready();
-        if let Err(seen) = wait_pool(&redis, POOL, Duration::from_secs(3)) {
+        if let Err(seen) = redis.wait_gateway_pool(POOL, Duration::from_secs(3)) {
             panic!(
                 "kill #{kill}: pool has {seen} of {POOL} connections 3 s after the restart; log:\n{}",
                 gateway.log()
@@ -352,7 +342,9 @@ fn redis_stopped_gives_504_fast_and_never_a_reply_meant_for_another_request() {
         let put = request(addr, "PUT", &format!("/stop-{k}"), &[], value(k).as_bytes());
         expect_status(&put, 204);
     }
-    wait_pool(&redis, POOL, START_TIMEOUT).expect("pool never filled");
+    redis
+        .wait_gateway_pool(POOL, START_TIMEOUT)
+        .expect("pool never filled");
     let baseline = gateway.usage();
 
     // Readers of distinct keys all along: a reply that lands on the wrong request shows as a wrong body.
@@ -434,7 +426,9 @@ fn redis_stopped_gives_504_fast_and_never_a_reply_meant_for_another_request() {
     assert!(healed, "no 200 within {START_TIMEOUT:?} of SIGCONT");
     let healed_after = continued.elapsed();
     // Once the pool is whole again every answer must be 200 with the right body.
-    wait_pool(&redis, POOL, START_TIMEOUT).expect("pool never refilled after SIGCONT");
+    redis
+        .wait_gateway_pool(POOL, START_TIMEOUT)
+        .expect("pool never refilled after SIGCONT");
     phase.store(2, Ordering::SeqCst);
     eprintln!(
         "SIGSTOP: first answer {} after {took:?}; healthy {healed_after:?} after SIGCONT",
@@ -535,7 +529,8 @@ fn redis_with_an_unknown_password_gives_503_and_one_log_line_then_recovers() {
         "no log line saying Redis is reachable again:\n{}",
         gateway.log()
     );
-    wait_pool(&open, POOL, START_TIMEOUT).expect("pool never refilled");
+    open.wait_gateway_pool(POOL, START_TIMEOUT)
+        .expect("pool never refilled");
     gateway.expect_survived(baseline, FD_SLACK, RSS_SLACK_KIB);
 }
 
@@ -600,14 +595,17 @@ fn redis_idle_timeout_closing_pooled_connections_loses_no_request() {
     let mut gateway = Gateway::start(&redis, &["--pool-size", &pool]);
     gateway.wait_ready();
     let addr = gateway.addr();
-    wait_pool(&redis, POOL, START_TIMEOUT).expect("pool never filled");
+    redis
+        .wait_gateway_pool(POOL, START_TIMEOUT)
+        .expect("pool never filled");
     let baseline = gateway.usage();
     for i in 0..10 {
         expect_status(&request(addr, "PUT", &format!("/idle-{i}"), &[], b"v"), 204);
     }
     // Let Redis close every pooled connection: polled, the wait itself is Redis's idle timeout.
     let all_closed = || {
-        wait_pool(&redis, 0, Duration::from_secs(5))
+        redis
+            .wait_gateway_pool(0, Duration::from_secs(5))
             .unwrap_or_else(|seen| panic!("Redis still has {seen} gateway connections after 5 s"))
     };
     all_closed();

@@ -36,15 +36,9 @@ fn expect_retry_after(response: &Response) {
 }
 
 fn wait_for_pool(redis: &RedisServer, size: usize) {
-    let mut seen = 0;
-    let full = poll_until(START_TIMEOUT, || {
-        seen = redis.clients_named("redis-gateway");
-        seen >= size
-    });
-    assert!(
-        full,
-        "CLIENT LIST shows {seen} connections named redis-gateway, want {size}"
-    );
+    if let Err(seen) = redis.wait_gateway_pool(size, START_TIMEOUT) {
+        panic!("CLIENT LIST shows {seen} connections named redis-gateway, want {size}");
+    }
     assert_eq!(
         redis.clients_named("redis-gateway"),
         size,

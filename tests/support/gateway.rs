@@ -105,25 +105,9 @@ impl Gateway {
     /// Polls `GET /__probe__` until it returns 404, which proves a Redis round trip works.
     ///
     /// # Panics
-    /// After 10 s, with the last response and the log.
+    /// After 10 s, with the last response.
     pub fn wait_ready(&self) {
-        let mut last = String::from("no response");
-        let ready = poll_until(START_TIMEOUT, || match probe(self.addr) {
-            Ok(response) if response.status == 404 => true,
-            Ok(response) => {
-                last = format!("{response:?}");
-                false
-            }
-            Err(e) => {
-                last = e;
-                false
-            }
-        });
-        assert!(
-            ready,
-            "gateway at {} never answered GET /__probe__ with 404 within {START_TIMEOUT:?}; last: {last}",
-            self.addr
-        );
+        wait_ready_at(self.addr);
     }
 
     /// Whether the process is still running.
@@ -215,6 +199,30 @@ pub fn run(args: &[&str], timeout: Duration) -> Run {
 
 /// The pause used by tests that must show something does *not* happen for a while.
 pub const QUIET_PERIOD: Duration = Duration::from_millis(300);
+
+/// Polls `GET /__probe__` on `addr` until it returns 404, which proves a Redis round trip works
+/// (for gateways a test started itself as well as for [`Gateway`]).
+///
+/// # Panics
+/// After 10 s, with the last response.
+pub fn wait_ready_at(addr: SocketAddr) {
+    let mut last = String::from("no response");
+    let ready = poll_until(START_TIMEOUT, || match probe(addr) {
+        Ok(response) if response.status == 404 => true,
+        Ok(response) => {
+            last = format!("{response:?}");
+            false
+        }
+        Err(e) => {
+            last = e;
+            false
+        }
+    });
+    assert!(
+        ready,
+        "gateway at {addr} never answered GET /__probe__ with 404 within {START_TIMEOUT:?}; last: {last}"
+    );
+}
 
 /// What the gateway process uses, read from `/proc`: open file descriptors and resident memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Timeout of every read and write on a test's Redis socket.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -339,6 +339,22 @@ impl RedisServer {
             }
         }
         Ok(conn)
+    }
+
+    /// Polls `CLIENT LIST` until exactly `size` connections are named `redis-gateway` (the
+    /// gateway's pool is full; or, with 0, gone). `Ok(how long it took)`, or `Err(how many there
+    /// were)` after `within`.
+    pub fn wait_gateway_pool(&self, size: usize, within: Duration) -> Result<Duration, usize> {
+        let started = Instant::now();
+        let mut seen = 0;
+        if poll_until(within, || {
+            seen = self.clients_named("redis-gateway");
+            seen == size
+        }) {
+            Ok(started.elapsed())
+        } else {
+            Err(seen)
+        }
     }
 
     /// The lines of `CLIENT LIST` whose client name is `name`.
