@@ -53,29 +53,18 @@ impl std::error::Error for UrlError {}
 /// ```
 pub fn percent_decode(input: &[u8], plus_as_space: bool) -> Result<Vec<u8>, UrlError> {
     let special = if plus_as_space {
-        &FORM_SPECIAL
+        &PLUS_SPECIAL
     } else {
         &PATH_SPECIAL
     };
-    let (out, used) = decode_until(input, special)?;
-    if used == input.len() {
-        Ok(out)
-    } else {
-        // A form's `&` or `=` stopped the scan: they are ordinary bytes here. Rare; keep going.
-        let mut out = out;
-        let mut rest = input.get(used..).unwrap_or_default();
-        while let Some((&byte, tail)) = rest.split_first() {
-            out.push(byte);
-            let (more, n) = decode_until(tail, special)?;
-            out.extend_from_slice(&more);
-            rest = tail.get(n..).unwrap_or_default();
-        }
-        Ok(out)
-    }
+    // Neither table holds `&` or `=`, so the scan runs to the end of the input.
+    decode_until(input, special).map(|(out, _)| out)
 }
 
 /// Bytes a form scan stops at: escapes, `+`, and the separators `&` and `=`.
 const FORM_SPECIAL: [bool; 256] = special_table(b"%+&=");
+/// Bytes a scan with `+` as space stops at: escapes and `+`.
+const PLUS_SPECIAL: [bool; 256] = special_table(b"%+");
 /// Bytes a path scan stops at: escapes only.
 const PATH_SPECIAL: [bool; 256] = special_table(b"%");
 
