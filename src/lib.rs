@@ -22,11 +22,14 @@
 pub mod api;
 pub mod config;
 pub mod http;
+pub mod json;
 pub mod log;
 pub mod metrics;
 pub mod redis;
 pub mod resp;
 pub mod server;
+pub mod webdis;
+pub mod websocket;
 
 #[cfg(test)]
 #[path = "../tests/support/rng.rs"]
