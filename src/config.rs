@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::log::Level;
+use crate::webdis;
 
 /// Default number of worker threads (the design report's 9).
 pub const DEFAULT_WORKERS: usize = 9;
@@ -49,6 +50,25 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Prefix of the environment variable of every option: `--pool-size` is `REDIS_GATEWAY_POOL_SIZE`.
 pub const ENV_PREFIX: &str = "REDIS_GATEWAY_";
+
+/// Which HTTP API the data listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// The seed's key/value API: `GET/PUT/DELETE /KEY`, `POST /` form.
+    KeyValue,
+    /// Webdis's command API: `/COMMAND/arg0/…[.ext]` (see [`crate::webdis`]).
+    Webdis,
+}
+
+impl Api {
+    /// The name `--api` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::KeyValue => "keyvalue",
+            Api::Webdis => "webdis",
+        }
+    }
+}
 
 /// Where Redis is and how to log in to it.
 #[derive(Clone, PartialEq, Eq)]
@@ -133,6 +153,10 @@ pub struct Config {
     pub access_log: Option<String>,
     /// Address of the admin listener (`/healthz`, `/metrics`, `/shutdown`); `None`: off.
     pub admin: Option<SocketAddr>,
+    /// The API of the data listener.
+    pub api: Api,
+    /// What the webdis API needs (ACL, default root, database pools); from `--webdis-config`.
+    pub webdis: webdis::Settings,
 }
 
 impl Default for Config {
@@ -167,6 +191,8 @@ impl Default for Config {
             log_level: Level::Info,
             access_log: None,
             admin: None,
+            api: Api::KeyValue,
+            webdis: webdis::Settings::default(),
         }
     }
 }
@@ -202,6 +228,13 @@ pub enum ArgError {
     },
     /// More than three positional arguments.
     TooManyPositional(String),
+    /// The `--webdis-config` file cannot be read or is not a valid webdis configuration.
+    WebdisConfig {
+        /// The file.
+        path: String,
+        /// What is wrong, with a line and column when it is a JSON error.
+        error: String,
+    },
     /// An environment variable holds a bad value.
     BadEnv {
         /// The variable, e.g. `REDIS_GATEWAY_WORKERS`.
@@ -222,6 +255,7 @@ impl fmt::Display for ArgError {
                 expected,
             } => write!(f, "bad value '{value}' for '{flag}': expected {expected}"),
             ArgError::BadEnv { var, error } => write!(f, "environment variable {var}: {error}"),
+            ArgError::WebdisConfig { path, error } => write!(f, "webdis config {path}: {error}"),
             ArgError::TooManyPositional(arg) => write!(
                 f,
                 "unexpected argument '{arg}': at most PORT REDIS_HOST REDIS_PORT"
@@ -287,6 +321,13 @@ OPTIONS (every option takes '--name value' or '--name=value'):
     --access-log stderr|PATH    one line per request (Common Log Format + µs) [off]
     --print-config              print the effective configuration and exit
 
+  Webdis API (a drop-in for webdis):
+    --api keyvalue|webdis       the API of the HTTP listener           [keyvalue]
+    --webdis-config FILE        read webdis's webdis.json; implies --api webdis
+                                (the environment and flags win over the file)
+    --max-db N                  highest database a /DB/... prefix names [15]
+    --db-pool-size N            connections per other database in use  [2]
+
     --help                      print this text
     --version                   print the version
 
@@ -298,6 +339,12 @@ API:
     PUT /KEY       body = value; ?ex=SECONDS or ?px=MILLISECONDS; 204
     DELETE /KEY    204 | 404
     POST /         form k1=v1&k2=v2 (application/x-www-form-urlencoded), one MSET; 200 OK
+
+  With --api webdis:
+    GET /COMMAND/arg0/.../argN[.json|.msg|.raw|.txt|.html|.xml|.png|.jpg]
+    GET /7/GET/key                      the same on database 7
+    POST / with body COMMAND/arg0/...   PUT /COMMAND/arg0 with the last argument as body
+    curl http://127.0.0.1:7379/SET/hello/world      -> {\"SET\":[true,\"OK\"]}
 ";
 
 /// Parses the process arguments (without the program name) over the environment: every option
@@ -311,8 +358,18 @@ pub fn parse_args<I>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<Co
 where
     I: IntoIterator<Item = String>,
 {
+    let args: Vec<String> = args.into_iter().collect();
     let mut cfg = Config::default();
     cfg.redis.password = env("REDIS_PASSWORD").filter(|p| !p.is_empty());
+    // A webdis.json comes first, so that the environment and flags can override what it says.
+    if let Some(path) = webdis_config_path(&args, env) {
+        let text = std::fs::read(&path).map_err(|e| ArgError::WebdisConfig {
+            path: path.clone(),
+            error: e.to_string(),
+        })?;
+        webdis::config::apply(&text, &mut cfg, env)
+            .map_err(|error| ArgError::WebdisConfig { path, error })?;
+    }
     let mut db = None;
     for flag in FLAGS {
         let var = env_var(flag);
@@ -388,6 +445,20 @@ where
     Ok(Command::Run(Box::new(cfg)))
 }
 
+/// The `--webdis-config` file named on the command line (last one wins) or in the environment.
+fn webdis_config_path(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let mut path = env(&env_var("--webdis-config")).filter(|p| !p.is_empty());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--webdis-config" {
+            path = args.next().cloned();
+        } else if let Some(value) = arg.strip_prefix("--webdis-config=") {
+            path = Some(value.to_string());
+        }
+    }
+    path
+}
+
 /// The environment variable of a flag: `--pool-size` → `REDIS_GATEWAY_POOL_SIZE`.
 pub fn env_var(flag: &str) -> String {
     let name = flag
@@ -405,6 +476,8 @@ fn set(
 ) -> Result<(), ArgError> {
     match flag {
         "--db" => *db = Some(number(flag, value, 0, 1_000_000)? as u32),
+        // Read before everything else (see `parse_args`); giving one selects the webdis API.
+        "--webdis-config" => cfg.api = Api::Webdis,
         _ => apply(cfg, flag, value)?,
     }
     Ok(())
@@ -464,6 +537,9 @@ impl Config {
                 "--admin",
                 self.admin.map(|a| a.to_string()).unwrap_or_default(),
             ),
+            ("--api", self.api.name().to_string()),
+            ("--max-db", self.webdis.max_db.to_string()),
+            ("--db-pool-size", self.webdis.db_pool_size.to_string()),
         ];
         let mut out = String::from("# effective configuration: flags > environment > defaults\n");
         for (flag, value) in lines {
@@ -501,6 +577,10 @@ const FLAGS: &[&str] = &[
     "--log-level",
     "--access-log",
     "--admin",
+    "--api",
+    "--webdis-config",
+    "--max-db",
+    "--db-pool-size",
 ];
 
 fn apply(cfg: &mut Config, flag: &'static str, value: &str) -> Result<(), ArgError> {
@@ -541,6 +621,21 @@ fn apply(cfg: &mut Config, flag: &'static str, value: &str) -> Result<(), ArgErr
         "--access-log" => cfg.access_log = Some(value.to_string()).filter(|v| !v.is_empty()),
         "--admin" if value.is_empty() => cfg.admin = None,
         "--admin" => cfg.admin = Some(listen_addr(flag, value)?),
+        "--api" => {
+            cfg.api = match value {
+                "keyvalue" => Api::KeyValue,
+                "webdis" => Api::Webdis,
+                _ => {
+                    return Err(ArgError::BadValue {
+                        flag,
+                        value: value.to_string(),
+                        expected: "keyvalue or webdis",
+                    })
+                }
+            }
+        }
+        "--max-db" => cfg.webdis.max_db = number(flag, value, 0, 1_000_000)? as u32,
+        "--db-pool-size" => cfg.webdis.db_pool_size = bytes(64)?,
         _ => return Err(ArgError::UnknownFlag(flag.to_string())),
     }
     Ok(())

@@ -7,6 +7,7 @@
 //! | request too slow                             | 408    | closed     |
 //! | method not served                            | 405 + `Allow` | closed |
 //! | form with another `Content-Type`             | 415    | closed     |
+//! | command refused (webdis ACL, connection state) | 403  | kept       |
 //! | key does not exist                           | 404    | kept       |
 //! | Redis `WRONGTYPE`                            | 409    | kept       |
 //! | Redis `LOADING` `BUSY` `READONLY` `MASTERDOWN` `TRYAGAIN` | 503 + `Retry-After` | kept |
@@ -41,6 +42,9 @@ pub enum Error {
     MethodNotAllowed(&'static str),
     /// A form POST with another `Content-Type`; holds what was sent.
     UnsupportedMediaType(String),
+    /// The command is not allowed: the webdis ACL refuses it, or it would change the state of a
+    /// shared Redis connection; the text says which and why.
+    Forbidden(String),
     /// The key does not exist.
     NotFound,
     /// Talking to Redis failed.
@@ -72,6 +76,7 @@ impl Error {
             Error::SlowRequest => 408,
             Error::MethodNotAllowed(_) => 405,
             Error::UnsupportedMediaType(_) => 415,
+            Error::Forbidden(_) => 403,
             Error::NotFound => 404,
             Error::Redis(e) => match e {
                 redis::Error::Timeout => 504,
@@ -145,6 +150,7 @@ impl fmt::Display for Error {
                 f,
                 "POST / takes Content-Type application/x-www-form-urlencoded, not '{got}'"
             ),
+            Error::Forbidden(why) => write!(f, "forbidden: {why}"),
             Error::NotFound => f.write_str("not found"),
             Error::Redis(e) => e.fmt(f),
             Error::Reply(text) => write!(f, "redis: {}", String::from_utf8_lossy(text)),

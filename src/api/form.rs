@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::{Call, Error, Step};
+use super::{Call, Error, Reader, Step};
 use crate::http::response::{Response, TEXT};
 use crate::http::{url, Request};
 use crate::resp::Value;
@@ -45,10 +45,11 @@ pub fn post(req: &Request) -> Result<Step<'_>, Error> {
         args.push(Cow::Owned(value));
     }
     Ok(Step::Call(Call {
+        db: None,
         args,
-        read: |reply| match reply {
+        read: Reader::Plain(|reply| match reply {
             Value::Simple(ok) if ok == b"OK" => Ok(Response::bytes(200, TEXT, b"OK".to_vec())),
             _ => Err(Error::UnexpectedReply("MSET")),
-        },
+        }),
     }))
 }

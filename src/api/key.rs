@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{Call, Error, Step};
+use super::{Call, Error, Reader, Step};
 use crate::http::response::Response;
 use crate::resp::Value;
 
@@ -12,12 +12,13 @@ pub const VALUE_TYPE: &str = "application/octet-stream";
 /// `GET KEY`: 200 with the value's exact bytes, 404 when the key does not exist.
 pub fn get(key: Vec<u8>) -> Step<'static> {
     Step::Call(Call {
+        db: None,
         args: vec![Cow::Borrowed(b"GET"), Cow::Owned(key)],
-        read: |reply| match reply {
+        read: Reader::Plain(|reply| match reply {
             Value::Bulk(value) => Ok(Response::bytes(200, VALUE_TYPE, value)),
             Value::Nil => Err(Error::NotFound),
             _ => Err(Error::UnexpectedReply("GET")),
-        },
+        }),
     })
 }
 
@@ -37,23 +38,25 @@ pub fn put<'a>(key: Vec<u8>, query: Option<&[u8]>, body: &'a [u8]) -> Result<Ste
         args.push(Cow::Owned(amount.into_bytes()));
     }
     Ok(Step::Call(Call {
+        db: None,
         args,
-        read: |reply| match reply {
+        read: Reader::Plain(|reply| match reply {
             Value::Simple(ok) if ok == b"OK" => Ok(Response::empty(204)),
             _ => Err(Error::UnexpectedReply("SET")),
-        },
+        }),
     }))
 }
 
 /// `DEL KEY`: 204 when a key was deleted, 404 when there was none.
 pub fn delete(key: Vec<u8>) -> Step<'static> {
     Step::Call(Call {
+        db: None,
         args: vec![Cow::Borrowed(b"DEL"), Cow::Owned(key)],
-        read: |reply| match reply {
+        read: Reader::Plain(|reply| match reply {
             Value::Integer(1) => Ok(Response::empty(204)),
             Value::Integer(0) => Err(Error::NotFound),
             _ => Err(Error::UnexpectedReply("DEL")),
-        },
+        }),
     })
 }
 

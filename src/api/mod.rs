@@ -21,6 +21,7 @@ pub mod admin;
 pub mod error;
 pub mod form;
 pub mod key;
+pub mod webdis;
 
 pub use error::Error;
 
@@ -48,11 +49,24 @@ pub enum Step<'a> {
 /// One Redis command and how to read its reply.
 #[derive(Debug)]
 pub struct Call<'a> {
+    /// The database it runs on; `None` for the configured one (webdis's `/7/GET/key` prefix
+    /// names another).
+    pub db: Option<u32>,
     /// The command and its arguments; borrowed from the request where possible (a `PUT` body is
     /// never copied).
     pub args: Vec<Cow<'a, [u8]>>,
-    /// Turns a reply that is not a Redis error into the response.
-    pub read: fn(Value) -> Result<Response, Error>,
+    /// How the reply becomes the response.
+    pub read: Reader,
+}
+
+/// How a reply becomes the response.
+#[derive(Debug)]
+pub enum Reader {
+    /// The key/value API: a Redis error reply becomes its error status; any other reply goes
+    /// through the function.
+    Plain(fn(Value) -> Result<Response, Error>),
+    /// The webdis API: every reply, error replies included, is written in the requested format.
+    Webdis(Box<webdis::Reply>),
 }
 
 impl From<Response> for Step<'_> {
@@ -72,10 +86,11 @@ pub fn plan(req: &Request) -> Step<'_> {
 /// Turns the outcome of a [`Call`] into the response: a transport failure or a Redis error
 /// reply becomes the matching error response.
 pub fn finish(call: &Call<'_>, reply: Result<Value, redis::Error>) -> Response {
-    let result = match reply {
-        Ok(Value::Error(text)) => Err(Error::Reply(text)),
-        Ok(value) => (call.read)(value),
-        Err(e) => Err(Error::Redis(e)),
+    let result = match (reply, &call.read) {
+        (Err(e), _) => Err(Error::Redis(e)),
+        (Ok(value), Reader::Webdis(reply)) => Ok(reply.respond(&value)),
+        (Ok(Value::Error(text)), Reader::Plain(_)) => Err(Error::Reply(text)),
+        (Ok(value), Reader::Plain(read)) => read(value),
     };
     result.unwrap_or_else(Error::into_response)
 }

@@ -26,8 +26,22 @@ pub const MAX_BACKOFF: Duration = Duration::from_millis(500);
 ///
 /// When the OS cannot start a thread.
 pub fn spawn(pool: Arc<Pool>, metrics: Arc<Metrics>, cfg: Config) -> io::Result<JoinHandle<()>> {
+    spawn_named("redis-maintainer".into(), pool, metrics, cfg)
+}
+
+/// [`spawn`] with another thread name (the pools of other databases).
+///
+/// # Errors
+///
+/// When the OS cannot start a thread.
+pub fn spawn_named(
+    name: String,
+    pool: Arc<Pool>,
+    metrics: Arc<Metrics>,
+    cfg: Config,
+) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
-        .name("redis-maintainer".into())
+        .name(name)
         .spawn(move || run(&pool, &metrics, &cfg))
 }
 

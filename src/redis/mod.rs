@@ -8,10 +8,12 @@ use std::fmt;
 use std::io;
 
 pub mod conn;
+pub mod databases;
 pub mod maintainer;
 pub mod pool;
 
 pub use conn::Conn;
+pub use databases::Databases;
 pub use pool::{Pool, PoolStats, PooledConn};
 
 /// Why a Redis round trip failed. A Redis `-ERR` reply is not an error here: it is a

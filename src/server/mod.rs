@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::http;
 use crate::log::{self, AccessLog};
 use crate::metrics::{Metrics, Snapshot};
-use crate::redis::{maintainer, Pool};
+use crate::redis::{maintainer, Databases, Pool};
 use connection::Connection;
 use queue::{Handback, TaskQueue};
 
@@ -40,8 +40,10 @@ pub struct Shared {
     pub queue: TaskQueue,
     /// Workers → poll loop.
     pub handback: Handback,
-    /// The Redis connections.
+    /// The Redis connections of the configured database.
     pub pool: Arc<Pool>,
+    /// The pools by database (webdis's `/7/GET/key`), the one above included.
+    pub databases: Databases,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// The access log, when one is configured.
@@ -75,12 +77,21 @@ impl Shared {
             })?),
             None => None,
         };
+        let pool = Arc::new(Pool::new(cfg.pool_size, cfg.ping_interval));
+        let metrics = Arc::new(Metrics::default());
+        let databases = Databases::new(
+            Arc::clone(&pool),
+            cfg.clone(),
+            cfg.webdis.db_pool_size,
+            Arc::clone(&metrics),
+        );
         Ok(Shared {
             limits,
             queue: TaskQueue::new(cfg.queue_size),
             handback: Handback::default(),
-            pool: Arc::new(Pool::new(cfg.pool_size, cfg.ping_interval)),
-            metrics: Arc::new(Metrics::default()),
+            pool,
+            databases,
+            metrics,
             access_log,
             open_connections: AtomicUsize::new(0),
             parked_connections: AtomicUsize::new(0),
@@ -145,12 +156,16 @@ pub fn run(cfg: Config) -> io::Result<()> {
         .map(|a| format!(", admin on {a}"))
         .unwrap_or_default();
     log::startup(format_args!(
-        "redis-gateway {} listening on {local}, redis {}, {} workers, pool {}{admin_note}",
+        "redis-gateway {} listening on {local} ({} API), redis {}, {} workers, pool {}{admin_note}",
         env!("CARGO_PKG_VERSION"),
+        cfg.api.name(),
         cfg.redis,
         cfg.workers,
         cfg.pool_size
     ));
+    for note in &cfg.webdis.notes {
+        log::warn(format_args!("{note}"));
+    }
     let maintainer = maintainer::spawn(
         Arc::clone(&shared.pool),
         Arc::clone(&shared.metrics),
@@ -165,6 +180,7 @@ pub fn run(cfg: Config) -> io::Result<()> {
         let _ = handle.join();
     }
     shared.pool.close();
+    shared.databases.close_others();
     let _ = maintainer.join();
     log::info(format_args!("drained; exiting"));
     Ok(())

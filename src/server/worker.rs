@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 use std::io;
+use std::net::IpAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,11 +27,12 @@ use super::queue::Task;
 use super::Shared;
 use crate::api::admin::Admin;
 use crate::api::{self, Step};
+use crate::config::Api;
 use crate::http::response::{self, Response};
 use crate::http::{self, date, Method, Request, Status, Version};
 use crate::log;
 use crate::metrics::RedisErrorKind;
-use crate::redis;
+use crate::redis::{self, Pool};
 use crate::resp::Value;
 
 /// Most connections a worker takes from the queue at once.
@@ -140,11 +142,12 @@ impl<'a> Worker<'a> {
         }
         let mut calls = Vec::with_capacity(items.len());
         for (i, item) in &items {
+            let peer = conns.get(*i).map(|c| c.peer.ip());
             let step = match item {
                 Item::Request {
                     req, admin: true, ..
                 } => Step::Answer(self.admin(req)),
-                Item::Request { req, .. } => guarded(req, || api::plan(req)),
+                Item::Request { req, .. } => guarded(req, || self.plan(req, peer)),
                 Item::Refused(response, _) => Step::Answer(response.clone()),
             };
             match step {
@@ -157,11 +160,8 @@ impl<'a> Worker<'a> {
                 Step::Call(call) => calls.push((*i, item, call)),
             }
         }
-        let commands: Vec<&[Cow<'_, [u8]>]> = calls
-            .iter()
-            .map(|(_, _, call)| call.args.as_slice())
-            .collect();
-        let replies = self.round_trip(&commands);
+        let dbs: Vec<Option<u32>> = calls.iter().map(|(_, _, call)| call.db).collect();
+        let replies = self.round_trips(&calls, &dbs);
         for ((i, item, call), reply) in calls.iter().zip(replies) {
             self.count_redis_outcome(&reply);
             let response = match item {
@@ -175,6 +175,56 @@ impl<'a> Worker<'a> {
         true
     }
 
+    /// Plans a request of the data listener with the configured API.
+    fn plan<'r>(&self, req: &'r Request, peer: Option<IpAddr>) -> Step<'r> {
+        match self.shared.cfg.api {
+            Api::KeyValue => api::plan(req),
+            Api::Webdis => api::webdis::plan(
+                req,
+                &self.shared.cfg.webdis,
+                peer.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+            ),
+        }
+    }
+
+    /// Runs the commands of a wave: one round trip per database they name (almost always just
+    /// one); one result per call, in order.
+    fn round_trips(
+        &self,
+        calls: &[(usize, &Item, api::Call<'_>)],
+        dbs: &[Option<u32>],
+    ) -> Vec<Result<Value, redis::Error>> {
+        let mut results: Vec<Option<Result<Value, redis::Error>>> =
+            calls.iter().map(|_| None).collect();
+        let mut done: Vec<Option<u32>> = Vec::new();
+        for db in dbs {
+            if done.contains(db) {
+                continue;
+            }
+            done.push(*db);
+            let picked: Vec<usize> = (0..calls.len())
+                .filter(|k| dbs.get(*k) == Some(db))
+                .collect();
+            let commands: Vec<&[Cow<'_, [u8]>]> = picked
+                .iter()
+                .filter_map(|k| calls.get(*k).map(|(_, _, call)| call.args.as_slice()))
+                .collect();
+            let replies = match self.shared.databases.pool(*db) {
+                Ok(pool) => self.round_trip(&pool, &commands),
+                Err(e) => commands.iter().map(|_| Err(e.clone())).collect(),
+            };
+            for (k, reply) in picked.into_iter().zip(replies) {
+                if let Some(slot) = results.get_mut(k) {
+                    *slot = Some(reply);
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(redis::Error::Closed)))
+            .collect()
+    }
+
     /// Completes a response for its connection (closing, or keep-alive for HTTP/1.0), counts
     /// it, and appends it to the connection's output.
     fn deliver(&mut self, conn: &mut Connection, item: &Item, response: Response) {
@@ -186,6 +236,12 @@ impl<'a> Worker<'a> {
                 ..
             } => (*head_only, *keep_alive, req.head.version == Version::Http10),
             Item::Refused(..) => (false, false, false),
+        };
+        let admin = matches!(item, Item::Request { admin: true, .. });
+        let response = if self.shared.cfg.api == Api::Webdis && !admin {
+            api::webdis::with_cors(response)
+        } else {
+            response
         };
         let response = if !keep_alive || self.shared.is_stopping() {
             response.closing()
@@ -307,14 +363,18 @@ impl<'a> Worker<'a> {
     /// Runs `commands` in one round trip on a pooled connection; one result per command. When
     /// Redis had closed the pooled connection before the commands reached it (they did not run),
     /// they are sent once more on another connection.
-    fn round_trip(&self, commands: &[&[Cow<'_, [u8]>]]) -> Vec<Result<Value, redis::Error>> {
+    fn round_trip(
+        &self,
+        pool: &Pool,
+        commands: &[&[Cow<'_, [u8]>]],
+    ) -> Vec<Result<Value, redis::Error>> {
         if commands.is_empty() {
             return Vec::new();
         }
         let timeout = self.shared.cfg.checkout_timeout;
         let mut retried = false;
         loop {
-            let (values, error) = match self.shared.pool.checkout(timeout) {
+            let (values, error) = match pool.checkout(timeout) {
                 Ok(mut conn) => conn.pipeline(commands),
                 Err(e) => (Vec::new(), Some(e)),
             };

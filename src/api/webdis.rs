@@ -1,0 +1,275 @@
+//! The webdis API (`--api webdis`): one command per request, named in the URL.
+//!
+//! ```text
+//!   GET  /[DB/]COMMAND/arg0/…/argN[.ext][?jsonp=f|callback=f][?sep=,][?type=a/b]
+//!   POST /            body: COMMAND/arg0/…/argN[.ext]
+//!   PUT  /COMMAND/arg0/…/argN-1      body: argN, bytes as sent (file upload)
+//!   OPTIONS any       200, the CORS headers
+//!   GET  /crossdomain.xml
+//! ```
+//!
+//! Every response carries the CORS headers ([`with_cors`]); a body from Redis carries an `ETag`
+//! (the MD5 of the body) and a matching `If-None-Match` gets 304. Requests need no `Host` header
+//! (webdis's own tools send none). A command the ACL refuses, or one that would change the state
+//! of a shared Redis connection, gets 403.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use super::{Call, Error, Reader, Step};
+use crate::http::response::Response;
+use crate::http::{url, Method, Request};
+use crate::resp::Value;
+use crate::webdis::command::{self, Format};
+use crate::webdis::format::Render;
+use crate::webdis::{self, acl, md5, Settings};
+use crate::websocket::base64;
+
+/// Methods webdis serves.
+pub const ALLOW: &str = "GET,POST,PUT,OPTIONS";
+
+/// What `/crossdomain.xml` answers: Flash's cross-domain policy, allowing every domain.
+const CROSSDOMAIN_XML: &str = "<?xml version=\"1.0\"?>\n\
+<!DOCTYPE cross-domain-policy SYSTEM \"http://www.macromedia.com/xml/dtds/cross-domain-policy.dtd\">\n\
+<cross-domain-policy>\n\
+<allow-access-from domain=\"*\" />\n\
+</cross-domain-policy>\n";
+
+/// How to answer the reply of one webdis command.
+#[derive(Debug)]
+pub struct Reply {
+    render: Render,
+    /// The request's `If-None-Match`, if any.
+    if_none_match: Option<Vec<u8>>,
+}
+
+impl Reply {
+    /// The response for a reply from Redis (error replies included: webdis answers them with
+    /// 200 and `[false, "ERR …"]`).
+    pub fn respond(&self, reply: &Value) -> Response {
+        let body = self.render.write(reply);
+        if body.status != 200 {
+            return Response::empty(body.status);
+        }
+        let etag = format!("\"{}\"", md5::hex(&body.bytes));
+        if self
+            .if_none_match
+            .as_deref()
+            .is_some_and(|tags| etag_matches(tags, &etag))
+        {
+            return Response::empty(304).with_header("ETag", etag);
+        }
+        let mut response = Response::empty(200);
+        response.body = body.bytes;
+        if let Some(content_type) = body.content_type {
+            response = response.with_header("Content-Type", content_type);
+        }
+        response.with_header("ETag", etag)
+    }
+}
+
+/// True when an `If-None-Match` list (`"a", W/"b"` or `*`) names `etag` (weak comparison, RFC
+/// 9110 §13.1.2).
+fn etag_matches(list: &[u8], etag: &str) -> bool {
+    list.split(|&b| b == b',').any(|tag| {
+        let tag = tag.trim_ascii();
+        let tag = tag.strip_prefix(b"W/").unwrap_or(tag);
+        tag == b"*" || tag == etag.as_bytes()
+    })
+}
+
+/// Adds the headers webdis puts on every response, so that browsers may call it from any page.
+pub fn with_cors(response: Response) -> Response {
+    response
+        .with_header("Access-Control-Allow-Origin", "*")
+        .with_header("Access-Control-Allow-Methods", ALLOW)
+        .with_header(
+            "Access-Control-Allow-Headers",
+            "X-Requested-With, Content-Type, Authorization",
+        )
+}
+
+/// Decides what a request needs. `peer` is the client's address, for the ACL.
+pub fn plan<'r>(req: &'r Request, settings: &Settings, peer: IpAddr) -> Step<'r> {
+    match route(req, settings, peer) {
+        Ok(step) => step,
+        Err(e) => Step::Answer(e.into_response()),
+    }
+}
+
+fn route<'r>(req: &'r Request, settings: &Settings, peer: IpAddr) -> Result<Step<'r>, Error> {
+    let head = &req.head;
+    let path = head.path();
+    match head.method {
+        Method::Options => {
+            return Ok(Step::Answer(
+                Response::empty(200).with_header("Allow", ALLOW),
+            ))
+        }
+        Method::Get | Method::Head if path == b"/crossdomain.xml" => {
+            return Ok(Step::Answer(Response::bytes(
+                200,
+                "application/xml",
+                CROSSDOMAIN_XML.as_bytes().to_vec(),
+            )))
+        }
+        Method::Get | Method::Head | Method::Post | Method::Put => {}
+        Method::Delete | Method::Other(_) => return Err(Error::MethodNotAllowed(ALLOW)),
+    }
+    let path = path.strip_prefix(b"/").unwrap_or(path);
+    let source: &[u8] = match head.method {
+        Method::Post if path.is_empty() => &req.body,
+        _ if path.is_empty() => settings
+            .default_root
+            .as_deref()
+            .map(|root| root.trim_start_matches('/').as_bytes())
+            .unwrap_or_default(),
+        _ => path,
+    };
+    let cmd =
+        command::parse(source, settings.max_db).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let mut args: Vec<Cow<'r, [u8]>> = cmd.args.into_iter().map(Cow::Owned).collect();
+    if head.method == Method::Put {
+        // The body is the last argument, bytes as sent.
+        args.push(Cow::Borrowed(&req.body));
+    }
+    let name = args.first().map(|a| a.to_vec()).unwrap_or_default();
+    let credentials = basic_credentials(head.header("authorization"));
+    let client = acl::Client {
+        addr: peer,
+        credentials: credentials.as_deref(),
+    };
+    if !acl::allows(&settings.acl, client, &name) {
+        return Err(Error::Forbidden(format!(
+            "{} is not allowed for this client by the ACL",
+            String::from_utf8_lossy(&name)
+        )));
+    }
+    if let Some(why) = webdis::refusal(&name) {
+        return Err(Error::Forbidden(format!(
+            "{} is not available through the gateway: {why}",
+            String::from_utf8_lossy(&name)
+        )));
+    }
+    if webdis::blocks(&args) {
+        return Err(Error::Forbidden(
+            "XREAD/XREADGROUP with BLOCK would hold a shared Redis connection".into(),
+        ));
+    }
+    let render = render_options(name, cmd.format, head.query())?;
+    Ok(Step::Call(Call {
+        db: cmd.db,
+        args,
+        read: Reader::Webdis(Box::new(Reply {
+            render,
+            if_none_match: head.header("if-none-match").map(<[u8]>::to_vec),
+        })),
+    }))
+}
+
+/// The `user:password` of an `Authorization: Basic …` header.
+fn basic_credentials(header: Option<&[u8]>) -> Option<Vec<u8>> {
+    let value = header?;
+    let (scheme, rest) = value.split_at(value.iter().position(|&b| b == b' ')?);
+    if !scheme.eq_ignore_ascii_case(b"Basic") {
+        return None;
+    }
+    base64::decode(rest.trim_ascii())
+}
+
+/// Reads `?jsonp=`/`?callback=`, `?sep=` and `?type=` (other parameters are ignored, as webdis
+/// does).
+fn render_options(command: Vec<u8>, format: Format, query: Option<&[u8]>) -> Result<Render, Error> {
+    let mut render = Render {
+        command,
+        format,
+        jsonp: None,
+        sep: Vec::new(),
+        content_type: None,
+    };
+    let Some(query) = query.filter(|q| !q.is_empty()) else {
+        return Ok(render);
+    };
+    let pairs = url::parse_form(query)
+        .map_err(|e| Error::BadRequest(format!("{e} in the query string")))?;
+    for (name, value) in pairs {
+        match name.as_slice() {
+            b"jsonp" | b"callback" => {
+                // The name is written into a script: letters, digits, `_`, `$` and `.` only, so a
+                // query string cannot inject code.
+                let ok = !value.is_empty()
+                    && value.len() <= 128
+                    && value
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_$.".contains(b));
+                if !ok {
+                    return Err(Error::BadRequest(
+                        "the JSONP function name may hold letters, digits, '_', '$' and '.'".into(),
+                    ));
+                }
+                render.jsonp = Some(String::from_utf8_lossy(&value).into_owned());
+            }
+            b"sep" => render.sep = value,
+            b"type" => {
+                // Written into a header: visible ASCII only, so no header can be injected.
+                let ok = !value.is_empty()
+                    && value.len() <= 128
+                    && value.iter().all(|b| (0x20..0x7f).contains(b));
+                if !ok {
+                    return Err(Error::BadRequest(
+                        "?type= must be a media type such as application/pdf".into(),
+                    ));
+                }
+                render.content_type = Some(String::from_utf8_lossy(&value).into_owned());
+            }
+            _ => {}
+        }
+    }
+    Ok(render)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_match_strong_weak_lists_and_star() {
+        let tag = "\"abc\"";
+        assert!(etag_matches(b"\"abc\"", tag));
+        assert!(etag_matches(b"W/\"abc\"", tag));
+        assert!(etag_matches(b"\"x\", \"abc\"", tag));
+        assert!(etag_matches(b"*", tag));
+        assert!(!etag_matches(b"\"abd\"", tag));
+        assert!(!etag_matches(b"abc", tag));
+    }
+
+    #[test]
+    fn basic_credentials_are_decoded() {
+        assert_eq!(
+            basic_credentials(Some(b"Basic dXNlcjpwYXNzd29yZA==")),
+            Some(b"user:password".to_vec())
+        );
+        assert_eq!(
+            basic_credentials(Some(b"basic  dXNlcjpwYXNzd29yZA==")),
+            Some(b"user:password".to_vec())
+        );
+        assert_eq!(basic_credentials(Some(b"Bearer xyz")), None);
+        assert_eq!(basic_credentials(Some(b"Basic !!!")), None);
+        assert_eq!(basic_credentials(None), None);
+    }
+
+    #[test]
+    fn jsonp_and_type_cannot_inject() {
+        assert!(render_options(b"GET".to_vec(), Format::Json, Some(b"jsonp=a.b_c$1")).is_ok());
+        assert!(render_options(b"GET".to_vec(), Format::Json, Some(b"jsonp=alert(1)")).is_err());
+        assert!(render_options(b"GET".to_vec(), Format::Json, Some(b"type=a%0d%0aX:1")).is_err());
+        let r = render_options(
+            b"GET".to_vec(),
+            Format::Json,
+            Some(b"sep=%2C%20&type=text/csv"),
+        )
+        .unwrap();
+        assert_eq!(r.sep, b", ");
+        assert_eq!(r.content_type.as_deref(), Some("text/csv"));
+    }
+}
