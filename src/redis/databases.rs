@@ -3,7 +3,7 @@
 //!
 //! A pooled connection never runs `SELECT` after its handshake, so a connection of one database
 //! can never answer for another. The pool of another database is made on first use, with
-//! `db_pool_size` connections and a maintainer thread of its own (`redis-maintainer-db7`): the
+//! `db_pool_size` connections and a maintainer thread of its own (`redis-db7`): the
 //! 11-thread shape grows only when a request names another database, by one thread and a few
 //! connections per database, bounded by the number of databases Redis has.
 
@@ -68,7 +68,7 @@ impl Databases {
         let mut cfg = self.cfg.clone();
         cfg.redis.db = db;
         let handle = maintainer::spawn_named(
-            format!("redis-maintainer-db{db}"),
+            format!("redis-db{db}"),
             Arc::clone(&pool),
             Arc::clone(&self.metrics),
             cfg,
