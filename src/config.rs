@@ -28,6 +28,11 @@ pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 100;
 /// Largest request body in bytes; larger → 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Most bytes a stream (a subscription, a WebSocket) may hold for a client that does not read;
+/// beyond, the client is disconnected.
+pub const MAX_STREAM_BUFFER_BYTES: usize = 1024 * 1024;
+/// Largest WebSocket message (all its fragments) in bytes; larger → close 1009.
+pub const MAX_WS_MESSAGE_BYTES: usize = 1024 * 1024;
 /// Largest Redis reply in bytes the gateway will buffer; larger → 502.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024 + 64 * 1024;
 /// A request head must be complete within this time of its first byte; else 408.
@@ -155,6 +160,12 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// The API of the data listener.
     pub api: Api,
+    /// Accept WebSocket upgrades (webdis API only).
+    pub websockets: bool,
+    /// See [`MAX_STREAM_BUFFER_BYTES`].
+    pub max_stream_buffer: usize,
+    /// See [`MAX_WS_MESSAGE_BYTES`].
+    pub max_ws_message: usize,
     /// What the webdis API needs (ACL, default root, database pools); from `--webdis-config`.
     pub webdis: webdis::Settings,
 }
@@ -192,6 +203,9 @@ impl Default for Config {
             access_log: None,
             admin: None,
             api: Api::KeyValue,
+            websockets: false,
+            max_stream_buffer: MAX_STREAM_BUFFER_BYTES,
+            max_ws_message: MAX_WS_MESSAGE_BYTES,
             webdis: webdis::Settings::default(),
         }
     }
@@ -327,6 +341,10 @@ OPTIONS (every option takes '--name value' or '--name=value'):
                                 (the environment and flags win over the file)
     --max-db N                  highest database a /DB/... prefix names [15]
     --db-pool-size N            connections per other database in use  [2]
+    --websockets on|off         WebSocket endpoints /.json and /.raw    [off]
+    --max-stream-buffer N       bytes a stream may hold for a client that
+                                does not read; beyond: disconnected     [1048576]
+    --max-ws-message N          WebSocket message; larger: close 1009  [1048576]
 
     --help                      print this text
     --version                   print the version
@@ -540,6 +558,12 @@ impl Config {
             ("--api", self.api.name().to_string()),
             ("--max-db", self.webdis.max_db.to_string()),
             ("--db-pool-size", self.webdis.db_pool_size.to_string()),
+            (
+                "--websockets",
+                if self.websockets { "on" } else { "off" }.to_string(),
+            ),
+            ("--max-stream-buffer", self.max_stream_buffer.to_string()),
+            ("--max-ws-message", self.max_ws_message.to_string()),
         ];
         let mut out = String::from("# effective configuration: flags > environment > defaults\n");
         for (flag, value) in lines {
@@ -581,6 +605,9 @@ const FLAGS: &[&str] = &[
     "--webdis-config",
     "--max-db",
     "--db-pool-size",
+    "--websockets",
+    "--max-stream-buffer",
+    "--max-ws-message",
 ];
 
 fn apply(cfg: &mut Config, flag: &'static str, value: &str) -> Result<(), ArgError> {
@@ -636,6 +663,21 @@ fn apply(cfg: &mut Config, flag: &'static str, value: &str) -> Result<(), ArgErr
         }
         "--max-db" => cfg.webdis.max_db = number(flag, value, 0, 1_000_000)? as u32,
         "--db-pool-size" => cfg.webdis.db_pool_size = bytes(64)?,
+        "--websockets" => {
+            cfg.websockets = match value {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                _ => {
+                    return Err(ArgError::BadValue {
+                        flag,
+                        value: value.to_string(),
+                        expected: "on or off",
+                    })
+                }
+            }
+        }
+        "--max-stream-buffer" => cfg.max_stream_buffer = bytes(1 << 30)?,
+        "--max-ws-message" => cfg.max_ws_message = bytes(1 << 30)?,
         _ => return Err(ArgError::UnknownFlag(flag.to_string())),
     }
     Ok(())

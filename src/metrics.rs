@@ -66,6 +66,10 @@ pub struct Metrics {
     pub refused: AtomicU64,
     /// Of those, refused because the task queue was full.
     pub queue_full: AtomicU64,
+    /// Pub/sub messages handed to streams (one per message per subscriber).
+    pub stream_messages: AtomicU64,
+    /// Streams disconnected because their client fell more than `--max-stream-buffer` behind.
+    pub stream_overflows: AtomicU64,
     /// Passes of the poll loop.
     pub poll_passes: AtomicU64,
     /// Times the poll loop slept because a pass found nothing to do.
@@ -88,6 +92,10 @@ pub struct Snapshot {
     pub parked: usize,
     /// Time since start-up.
     pub uptime: Duration,
+    /// Channels and patterns subscribed on the shared pub/sub connection.
+    pub pubsub_topics: usize,
+    /// Subscriptions of streams to them, in all.
+    pub pubsub_subscriptions: usize,
 }
 
 impl Metrics {
@@ -169,7 +177,7 @@ impl Metrics {
         let sum = get(&self.duration_sum_micros) as f64 / 1e6;
         let _ = writeln!(out, "redis_gateway_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "redis_gateway_request_duration_seconds_count {count}");
-        let counters: [(&str, &str, u64); 8] = [
+        let counters: [(&str, &str, u64); 10] = [
             (
                 "received_bytes_total",
                 "Bytes read from clients.",
@@ -194,6 +202,16 @@ impl Metrics {
                 "queue_full_total",
                 "Connections answered 503 because the task queue was full.",
                 get(&self.queue_full),
+            ),
+            (
+                "stream_messages_total",
+                "Pub/sub messages handed to streams, one per message per subscriber.",
+                get(&self.stream_messages),
+            ),
+            (
+                "stream_overflows_total",
+                "Streams disconnected because the client fell more than --max-stream-buffer behind.",
+                get(&self.stream_overflows),
             ),
             (
                 "poll_passes_total",
@@ -229,7 +247,17 @@ impl Metrics {
             );
         }
         let in_use = now.pool.open.saturating_sub(now.pool.idle);
-        let gauges: [(&str, &str, f64); 9] = [
+        let gauges: [(&str, &str, f64); 11] = [
+            (
+                "pubsub_topics",
+                "Channels and patterns subscribed on the shared pub/sub connection.",
+                now.pubsub_topics as f64,
+            ),
+            (
+                "pubsub_subscriptions",
+                "Subscriptions of client streams to those channels and patterns.",
+                now.pubsub_subscriptions as f64,
+            ),
             (
                 "connections_open",
                 "Open client connections.",
@@ -315,6 +343,8 @@ mod tests {
             open: 5,
             parked: 4,
             uptime: Duration::from_secs(12),
+            pubsub_topics: 1,
+            pubsub_subscriptions: 3,
         }
     }
 

@@ -9,6 +9,7 @@
 //! | form with another `Content-Type`             | 415    | closed     |
 //! | command refused (webdis ACL, connection state) | 403  | kept       |
 //! | key does not exist                           | 404    | kept       |
+//! | WebSocket version other than 13              | 426 + `Sec-WebSocket-Version` | closed |
 //! | Redis `WRONGTYPE`                            | 409    | kept       |
 //! | Redis `LOADING` `BUSY` `READONLY` `MASTERDOWN` `TRYAGAIN` | 503 + `Retry-After` | kept |
 //! | Redis `OOM`                                  | 507    | kept       |
@@ -47,6 +48,8 @@ pub enum Error {
     Forbidden(String),
     /// The key does not exist.
     NotFound,
+    /// A WebSocket handshake with a version other than 13; the text says why.
+    UpgradeRequired(String),
     /// Talking to Redis failed.
     Redis(redis::Error),
     /// Redis answered with an error reply; holds its text (e.g. `WRONGTYPE Operation…`).
@@ -78,6 +81,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => 415,
             Error::Forbidden(_) => 403,
             Error::NotFound => 404,
+            Error::UpgradeRequired(_) => 426,
             Error::Redis(e) => match e {
                 redis::Error::Timeout => 504,
                 redis::Error::Unavailable(_) | redis::Error::Handshake(_) => 503,
@@ -105,6 +109,7 @@ impl Error {
                 | Error::BadRequest(_)
                 | Error::MethodNotAllowed(_)
                 | Error::UnsupportedMediaType(_)
+                | Error::UpgradeRequired(_)
                 | Error::Overloaded(_)
                 | Error::Internal
         )
@@ -116,6 +121,9 @@ impl Error {
         let mut response = Response::text(status, &self.to_string());
         if status == 503 {
             response = response.with_header("Retry-After", "1");
+        }
+        if let Error::UpgradeRequired(_) = self {
+            response = response.with_header("Sec-WebSocket-Version", "13");
         }
         if let Error::MethodNotAllowed(allow) = self {
             response = response.with_header("Allow", allow);
@@ -152,6 +160,7 @@ impl fmt::Display for Error {
             ),
             Error::Forbidden(why) => write!(f, "forbidden: {why}"),
             Error::NotFound => f.write_str("not found"),
+            Error::UpgradeRequired(why) => write!(f, "upgrade required: {why}"),
             Error::Redis(e) => e.fmt(f),
             Error::Reply(text) => write!(f, "redis: {}", String::from_utf8_lossy(text)),
             Error::UnexpectedReply(what) => write!(f, "unexpected reply from redis to {what}"),

@@ -22,6 +22,7 @@ pub mod error;
 pub mod form;
 pub mod key;
 pub mod webdis;
+pub mod websocket;
 
 pub use error::Error;
 
@@ -44,6 +45,10 @@ pub enum Step<'a> {
     Answer(Response),
     /// Run a command, then [`finish`].
     Call(Call<'a>),
+    /// Turn the connection into a stream of pub/sub messages (webdis `SUBSCRIBE`).
+    Subscribe(webdis::Subscribe),
+    /// Switch the connection to the WebSocket protocol (webdis API with `--websockets on`).
+    Upgrade(webdis::Upgrade),
 }
 
 /// One Redis command and how to read its reply.

@@ -18,12 +18,13 @@ use std::net::IpAddr;
 
 use super::{Call, Error, Reader, Step};
 use crate::http::response::Response;
-use crate::http::{url, Method, Request};
+use crate::http::{url, Method, Request, Version};
+use crate::redis::subscriber::Kind;
 use crate::resp::Value;
 use crate::webdis::command::{self, Format};
 use crate::webdis::format::Render;
 use crate::webdis::{self, acl, md5, Settings};
-use crate::websocket::base64;
+use crate::websocket::{base64, handshake};
 
 /// Methods webdis serves.
 pub const ALLOW: &str = "GET,POST,PUT,OPTIONS";
@@ -34,6 +35,26 @@ const CROSSDOMAIN_XML: &str = "<?xml version=\"1.0\"?>\n\
 <cross-domain-policy>\n\
 <allow-access-from domain=\"*\" />\n\
 </cross-domain-policy>\n";
+
+/// A `GET /SUBSCRIBE/ch…` or `/PSUBSCRIBE/pattern…`: the connection becomes a stream.
+#[derive(Debug)]
+pub struct Subscribe {
+    /// Channels or patterns.
+    pub kind: Kind,
+    /// Their names.
+    pub topics: Vec<Vec<u8>>,
+    /// How the events are written (the command as typed is the JSON key; JSONP applies).
+    pub render: Render,
+}
+
+/// A WebSocket handshake that passed its checks.
+#[derive(Debug)]
+pub struct Upgrade {
+    /// The `Sec-WebSocket-Accept` value.
+    pub accept: String,
+    /// `/.raw`: RESP in, RESP out; otherwise (`/`, `/.json`) JSON arrays in, webdis JSON out.
+    pub raw: bool,
+}
 
 /// How to answer the reply of one webdis command.
 #[derive(Debug)]
@@ -89,12 +110,33 @@ pub fn with_cors(response: Response) -> Response {
         )
 }
 
-/// Decides what a request needs. `peer` is the client's address, for the ACL.
-pub fn plan<'r>(req: &'r Request, settings: &Settings, peer: IpAddr) -> Step<'r> {
-    match route(req, settings, peer) {
-        Ok(step) => step,
-        Err(e) => Step::Answer(e.into_response()),
-    }
+/// Decides what a request needs. `peer` is the client's address, for the ACL; `websockets`
+/// whether WebSocket upgrades are accepted.
+pub fn plan<'r>(req: &'r Request, settings: &Settings, peer: IpAddr, websockets: bool) -> Step<'r> {
+    let routed = if websockets && handshake::is_upgrade(&req.head) {
+        upgrade(req)
+    } else {
+        route(req, settings, peer)
+    };
+    routed.unwrap_or_else(|e| Step::Answer(e.into_response()))
+}
+
+/// The WebSocket endpoints: `/` and `/.json` (JSON), `/.raw` (RESP).
+fn upgrade(req: &Request) -> Result<Step<'_>, Error> {
+    let raw = match req.head.path() {
+        b"/" | b"/.json" => false,
+        b"/.raw" => true,
+        _ => {
+            return Err(Error::BadRequest(
+                "WebSocket endpoints are /.json and /.raw".into(),
+            ))
+        }
+    };
+    let accept = handshake::check(&req.head).map_err(|e| match e.status() {
+        426 => Error::UpgradeRequired(e.to_string()),
+        _ => Error::BadRequest(e.to_string()),
+    })?;
+    Ok(Step::Upgrade(Upgrade { accept, raw }))
 }
 
 fn route<'r>(req: &'r Request, settings: &Settings, peer: IpAddr) -> Result<Step<'r>, Error> {
@@ -144,6 +186,32 @@ fn route<'r>(req: &'r Request, settings: &Settings, peer: IpAddr) -> Result<Step
             "{} is not allowed for this client by the ACL",
             String::from_utf8_lossy(&name)
         )));
+    }
+    let kind = if name.eq_ignore_ascii_case(b"SUBSCRIBE") {
+        Some(Kind::Channel)
+    } else if name.eq_ignore_ascii_case(b"PSUBSCRIBE") {
+        Some(Kind::Pattern)
+    } else {
+        None
+    };
+    if let Some(kind) = kind {
+        if head.version != Version::Http11 {
+            return Err(Error::BadRequest(
+                "a subscription is streamed with chunked encoding: use HTTP/1.1".into(),
+            ));
+        }
+        let topics: Vec<Vec<u8>> = args.iter().skip(1).map(|a| a.to_vec()).collect();
+        if topics.is_empty() {
+            return Err(Error::BadRequest(
+                "name at least one channel: /SUBSCRIBE/channel".into(),
+            ));
+        }
+        let render = render_options(name, cmd.format, head.query())?;
+        return Ok(Step::Subscribe(Subscribe {
+            kind,
+            topics,
+            render,
+        }));
     }
     if let Some(why) = webdis::refusal(&name) {
         return Err(Error::Forbidden(format!(

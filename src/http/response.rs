@@ -75,6 +75,7 @@ impl Response {
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
+        101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         204 => "No Content",
@@ -89,6 +90,7 @@ pub fn reason(status: u16) -> &'static str {
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
         417 => "Expectation Failed",
+        426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",
@@ -104,8 +106,27 @@ pub fn reason(status: u16) -> &'static str {
 /// Appends the status line and headers of `response` to `out`. `date` is an IMF-fixdate.
 ///
 /// Every response carries `Content-Length`, except 1xx and 204, which RFC 9110 §8.6 forbids
-/// to have one (they never have a body).
+/// to have one (they never have a body), and 304, whose length would be that of the body it
+/// stands for (§8.6), which it does not have.
 pub fn write_head(response: &Response, date: &str, out: &mut Vec<u8>) {
+    let framing = if response.status >= 200 && response.status != 204 && response.status != 304 {
+        Some(response.body.len())
+    } else {
+        None
+    };
+    head(response, date, framing, out);
+}
+
+/// Appends the head of a response whose body follows as chunks of unknown number (a stream of
+/// pub/sub messages): `Transfer-Encoding: chunked` instead of `Content-Length`.
+pub fn write_chunked_head(response: &Response, date: &str, out: &mut Vec<u8>) {
+    head(response, date, None, out);
+    // `head` ended with the blank line: put the framing header before it.
+    out.truncate(out.len() - 2);
+    out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+}
+
+fn head(response: &Response, date: &str, content_length: Option<usize>, out: &mut Vec<u8>) {
     // Writing to a Vec cannot fail.
     let _ = write!(
         out,
@@ -113,8 +134,8 @@ pub fn write_head(response: &Response, date: &str, out: &mut Vec<u8>) {
         response.status,
         reason(response.status),
     );
-    if response.status >= 200 && response.status != 204 {
-        let _ = write!(out, "Content-Length: {}\r\n", response.body.len());
+    if let Some(length) = content_length {
+        let _ = write!(out, "Content-Length: {length}\r\n");
     }
     if let Some(content_type) = response.content_type {
         let _ = write!(out, "Content-Type: {content_type}\r\n");

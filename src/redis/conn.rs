@@ -25,6 +25,8 @@ pub struct Conn {
     stream: TcpStream,
     /// Reply bytes read but not yet decoded.
     buf: Vec<u8>,
+    /// In subscribed mode, how much of `buf` is already decoded ([`Conn::next_push`]).
+    pushed: usize,
     scratch: Box<[u8]>,
     out: Vec<u8>,
     limits: resp::Limits,
@@ -49,6 +51,7 @@ impl Conn {
         let mut conn = Conn {
             stream,
             buf: Vec::new(),
+            pushed: 0,
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             out: Vec::new(),
             limits: resp::Limits {
@@ -151,6 +154,66 @@ impl Conn {
     /// How long this connection has been unused.
     pub fn idle_for(&self) -> Duration {
         self.last_used.elapsed()
+    }
+
+    /// For a connection in subscribed mode: a second handle on the socket, so that one thread can
+    /// write `SUBSCRIBE`/`UNSUBSCRIBE` while another reads the pushed messages.
+    ///
+    /// # Errors
+    ///
+    /// When the OS cannot duplicate the socket.
+    pub fn writer(&self) -> Result<TcpStream, Error> {
+        Ok(self.stream.try_clone()?)
+    }
+
+    /// For a connection in subscribed mode: how long [`Conn::next_push`] waits.
+    ///
+    /// # Errors
+    ///
+    /// When the socket option cannot be set.
+    pub fn set_push_wait(&mut self, wait: Duration) -> Result<(), Error> {
+        Ok(self.stream.set_read_timeout(Some(wait))?)
+    }
+
+    /// For a connection in subscribed mode: the next value Redis pushes, or `None` when nothing
+    /// complete arrived within the wait set by [`Conn::set_push_wait`] (bytes of a value that is
+    /// still arriving are kept).
+    ///
+    /// # Errors
+    ///
+    /// When the socket fails or closes, or the bytes are not RESP.
+    pub fn next_push(&mut self) -> Result<Option<Value>, Error> {
+        loop {
+            let rest = self.buf.get(self.pushed..).unwrap_or_default();
+            if !rest.is_empty() {
+                match resp::decode(rest, &self.limits).map_err(Error::Protocol)? {
+                    resp::Status::Complete((value, used)) => {
+                        self.pushed += used;
+                        return Ok(Some(value));
+                    }
+                    resp::Status::Partial => {}
+                }
+            }
+            // Everything decoded so far can go: keep only the start of the next value.
+            self.buf.drain(..self.pushed);
+            self.pushed = 0;
+            let n = match self.stream.read(&mut self.scratch) {
+                Ok(0) => return Err(Error::Closed),
+                Ok(n) => n,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => return Err(Error::from(e)),
+            };
+            if self.buf.len().saturating_add(n) > self.max_reply_bytes {
+                return Err(Error::ReplyTooLarge);
+            }
+            self.buf
+                .extend_from_slice(self.scratch.get(..n).unwrap_or_default());
+        }
     }
 
     /// Reads `n` replies into `values` within the reply timeout.

@@ -11,6 +11,7 @@ pub mod conn;
 pub mod databases;
 pub mod maintainer;
 pub mod pool;
+pub mod subscriber;
 
 pub use conn::Conn;
 pub use databases::Databases;

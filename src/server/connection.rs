@@ -8,7 +8,10 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Instant;
+
+use super::stream::{Outbox, WebSocket};
 
 use crate::http::{BodyScan, Head};
 use crate::metrics::Metrics;
@@ -53,6 +56,11 @@ pub struct Connection {
     /// (a "lingering close", so that unread bytes do not make the kernel reset the connection
     /// before the client has read our last response).
     pub linger_until: Option<Instant>,
+    /// Set once the connection is a stream (a subscription or a WebSocket): every write goes
+    /// through it from then on, and `out` is no longer used.
+    pub outbox: Option<Arc<Outbox>>,
+    /// Set once the connection speaks WebSocket: `buf` holds frames, not HTTP requests.
+    pub websocket: Option<Box<WebSocket>>,
 }
 
 /// What [`Connection::flush`] achieved.
@@ -85,6 +93,8 @@ impl Connection {
             out_pos: 0,
             close_after_flush: false,
             linger_until: None,
+            outbox: None,
+            websocket: None,
         }
     }
 

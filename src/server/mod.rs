@@ -13,6 +13,7 @@
 pub mod connection;
 pub mod poll;
 pub mod queue;
+pub mod stream;
 pub mod worker;
 
 use std::io;
@@ -25,6 +26,7 @@ use crate::config::Config;
 use crate::http;
 use crate::log::{self, AccessLog};
 use crate::metrics::{Metrics, Snapshot};
+use crate::redis::subscriber::{Hub, Listener};
 use crate::redis::{maintainer, Databases, Pool};
 use connection::Connection;
 use queue::{Handback, TaskQueue};
@@ -46,6 +48,8 @@ pub struct Shared {
     pub databases: Databases,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The shared pub/sub subscriptions of every stream.
+    pub hub: Arc<Hub>,
     /// The access log, when one is configured.
     pub access_log: Option<AccessLog>,
     /// Client connections open now (parked, queued or being served).
@@ -91,6 +95,7 @@ impl Shared {
             handback: Handback::default(),
             pool,
             databases,
+            hub: Hub::new(cfg.clone()),
             metrics,
             access_log,
             open_connections: AtomicUsize::new(0),
@@ -101,8 +106,12 @@ impl Shared {
         })
     }
 
-    /// Closes a client connection and counts it.
-    pub fn close_connection(&self, conn: Connection) {
+    /// Closes a client connection and counts it; a stream leaves its subscriptions.
+    pub fn close_connection(&self, mut conn: Connection) {
+        if let Some(outbox) = conn.outbox.take() {
+            outbox.close();
+            self.hub.leave(outbox.id());
+        }
         drop(conn);
         self.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
@@ -114,12 +123,15 @@ impl Shared {
 
     /// The gauges of `/metrics` and `/healthz`, now.
     pub fn snapshot(&self) -> Snapshot {
+        let (pubsub_topics, pubsub_subscriptions) = self.hub.stats();
         Snapshot {
             pool: self.pool.stats(),
             queue_depth: self.queue.len(),
             open: self.open_connections.load(Ordering::Relaxed),
             parked: self.parked_connections.load(Ordering::Relaxed),
             uptime: self.started.elapsed(),
+            pubsub_topics,
+            pubsub_subscriptions,
         }
     }
 
@@ -181,6 +193,7 @@ pub fn run(cfg: Config) -> io::Result<()> {
     }
     shared.pool.close();
     shared.databases.close_others();
+    shared.hub.close();
     let _ = maintainer.join();
     log::info(format_args!("drained; exiting"));
     Ok(())

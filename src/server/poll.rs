@@ -29,12 +29,14 @@ use std::time::{Duration, Instant};
 
 use super::connection::{Connection, Flush};
 use super::queue::Task;
+use super::stream::{Outbox, Transport};
 use super::worker::MAX_BATCH;
 use super::Shared;
 use crate::config::Config;
 use crate::http::{self, Status};
 use crate::log;
 use crate::metrics::Metrics;
+use crate::websocket::frame;
 
 /// Most connections accepted in one pass, so a connection storm cannot starve parked clients.
 pub const ACCEPTS_PER_PASS: usize = 64;
@@ -385,6 +387,9 @@ fn visit(conn: &mut Connection, scratch: &mut [u8], shared: &Shared, pass: &Pass
     if let Some(until) = conn.linger_until {
         return linger(conn, scratch, now, until);
     }
+    if let Some(outbox) = conn.outbox.clone() {
+        return visit_stream(conn, &outbox, scratch, shared, pass);
+    }
     let mut progress = false;
     if conn.has_output() {
         // A response the client has not taken yet: nothing else happens on this connection
@@ -457,6 +462,74 @@ fn visit(conn: &mut Connection, scratch: &mut [u8], shared: &Shared, pass: &Pass
             action: Action::Dispatch(true),
             progress: true,
         };
+    }
+    Verdict::keep(progress)
+}
+
+/// Looks at a stream: finishes writes the client did not take, reads what it sends (WebSocket
+/// frames go to a worker once complete; anything sent on a subscription is ignored), closes it
+/// when the client leaves, falls behind, or the gateway drains. Streams have no idle timeout.
+fn visit_stream(
+    conn: &mut Connection,
+    outbox: &Outbox,
+    scratch: &mut [u8],
+    shared: &Shared,
+    pass: &Pass,
+) -> Verdict {
+    let now = pass.now;
+    if outbox.is_gone() {
+        return Verdict::close();
+    }
+    let mut progress = false;
+    match outbox.flush() {
+        Ok(true) if conn.close_after_flush => return Verdict::close(),
+        Ok(_) => {}
+        Err(_) => return Verdict::close(),
+    }
+    if shared.is_stopping() {
+        // Draining: end the stream cleanly (the last chunk, or a WebSocket close "going away").
+        let mut bye = Vec::new();
+        match outbox.transport() {
+            Transport::Chunked => bye.extend_from_slice(b"0\r\n\r\n"),
+            Transport::WebSocketText | Transport::WebSocketBinary => {
+                frame::write_close(&mut bye, 1001, "server shutting down")
+            }
+        }
+        outbox.send_raw(&bye);
+        return Verdict::close();
+    }
+    if conn.next_check > now {
+        return Verdict::keep(false);
+    }
+    match conn.stream.read(scratch) {
+        Ok(0) => return Verdict::close(),
+        Ok(n) => {
+            progress = true;
+            Metrics::add(&shared.metrics.bytes_in, n as u64);
+            conn.last_activity = now;
+            if conn.websocket.is_some() && !conn.close_after_flush {
+                conn.buf
+                    .extend_from_slice(scratch.get(..n).unwrap_or_default());
+                conn.unparsed = true;
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(_) => return Verdict::close(),
+    }
+    conn.next_check = now;
+    if conn.unparsed {
+        conn.unparsed = false;
+        // A complete frame, or bytes that cannot be one: a worker answers.
+        if !matches!(
+            frame::parse(&conn.buf, shared.cfg.max_ws_message),
+            Ok(Status::Partial)
+        ) {
+            return Verdict {
+                action: Action::Dispatch(false),
+                progress: true,
+            };
+        }
     }
     Verdict::keep(progress)
 }

@@ -8,7 +8,8 @@
 //! | `http_max_request_size` | `--max-body-bytes` |
 //! | `acl`, `default_root` | the webdis API's ACL and what `/` runs |
 //! | `verbosity` | the log level: 0 error, 1 warn, 2–3 info, 4 and above debug |
-//! | `threads`, `pool_size`, `logfile`, `daemonize`, `pidfile`, `user`, `group`, `log_fsync`, `hiredis`, `websockets` | not used; a start-up line says so and what to use instead |
+//! | `websockets` | `--websockets` |
+//! | `threads`, `pool_size`, `logfile`, `daemonize`, `pidfile`, `user`, `group`, `log_fsync`, `hiredis` | not used; a start-up line says so and what to use instead |
 //! | `ssl` with `"enabled": true`, a UNIX socket `redis_host` | refused: not supported |
 //!
 //! A string value written `"$NAME"` (capitals, digits, `_`) is read from the environment variable
@@ -118,7 +119,10 @@ pub fn apply(
                 "webdis.json \"{key}\" is not used: the gateway runs in the foreground as the \
                  user that starts it (use the service manager for that)"
             )),
-            "websockets" | "log_fsync" | "hiredis" => cfg
+            "websockets" => {
+                cfg.websockets = value.as_bool().ok_or_else(|| bad("true or false"))?;
+            }
+            "log_fsync" | "hiredis" => cfg
                 .webdis
                 .notes
                 .push(format!("webdis.json \"{key}\" is not supported and is ignored")),
@@ -267,8 +271,9 @@ mod tests {
             cfg.webdis.acl[1].basic_auth.as_deref(),
             Some(&b"user:password"[..])
         );
-        // threads, pool_size, daemonize, websockets, logfile: each reported once.
-        assert_eq!(cfg.webdis.notes.len(), 5, "{:?}", cfg.webdis.notes);
+        // threads, pool_size, daemonize, logfile: each reported once.
+        assert_eq!(cfg.webdis.notes.len(), 4, "{:?}", cfg.webdis.notes);
+        assert!(!cfg.websockets);
         assert_eq!(cfg.workers, crate::config::DEFAULT_WORKERS);
     }
 

@@ -62,8 +62,10 @@ pub fn refusal(command: &[u8]) -> Option<&'static str> {
         b"SELECT" => "use a database prefix instead: /7/GET/key runs GET key on database 7",
         b"AUTH" | b"HELLO" | b"RESET" | b"QUIT" | b"CLIENT" | b"READONLY" | b"READWRITE"
         | b"ASKING" => "it changes the state of a shared Redis connection",
-        b"SUBSCRIBE" | b"PSUBSCRIBE" | b"SSUBSCRIBE" | b"UNSUBSCRIBE" | b"PUNSUBSCRIBE"
-        | b"SUNSUBSCRIBE" => "pub/sub streaming is not available in this version",
+        b"UNSUBSCRIBE" | b"PUNSUBSCRIBE" | b"SUNSUBSCRIBE" => {
+            "a subscription ends when its stream is closed"
+        }
+        b"SSUBSCRIBE" => "sharded pub/sub is not supported; use SUBSCRIBE",
         b"MONITOR" | b"SYNC" | b"PSYNC" | b"REPLCONF" => "it takes over a Redis connection",
         b"BLPOP" | b"BRPOP" | b"BRPOPLPUSH" | b"BLMOVE" | b"BLMPOP" | b"BZPOPMIN" | b"BZPOPMAX"
         | b"BZMPOP" | b"WAIT" | b"WAITAOF" => {
@@ -99,7 +101,7 @@ mod tests {
             "CLIENT",
             "MONITOR",
             "BLPOP",
-            "subscribe",
+            "unsubscribe",
         ] {
             assert!(refusal(c.as_bytes()).is_some(), "{c}");
         }

@@ -1,0 +1,428 @@
+//! Shared subscriptions: one Redis connection, outside the pool, subscribed once to every channel
+//! and pattern that some client listens to, and a thread (`redis-pubsub`) that fans each message
+//! out to those clients.
+//!
+//! ```text
+//!   clients' streams ◄── deliver ── redis-pubsub thread ◄── message ch payload ── Redis
+//!        │                               ▲ reads (blocking, short timeout)
+//!        └── Hub::subscribe / leave ─────┴─► SUBSCRIBE / UNSUBSCRIBE written on the same socket
+//! ```
+//!
+//! However many clients listen, Redis sees one connection: the first listener of a channel makes
+//! the hub send `SUBSCRIBE`, the last one to leave makes it send `UNSUBSCRIBE`. The thread and the
+//! connection exist only once a client has subscribed: until then the process keeps its shape.
+//!
+//! When the connection is lost, every listener is told at once ([`Event::Lost`]: messages
+//! published from then on are missed), the thread reconnects with the pool's backoff, subscribes
+//! to everything again, and every listener gets [`Event::Subscribed`] again when Redis confirms.
+//!
+//! A listener is anything that can take an event without blocking ([`Listener`]); one that says it
+//! is gone is dropped from its topics.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::maintainer::{MAX_BACKOFF, MIN_BACKOFF};
+use super::{Conn, Error};
+use crate::config::Config;
+use crate::log;
+use crate::resp::{self, Value};
+
+/// How long the thread waits for a pushed message before it looks at its state again.
+pub const READ_WAIT: Duration = Duration::from_millis(100);
+
+/// A channel (`SUBSCRIBE`) or a pattern (`PSUBSCRIBE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// An exact channel name.
+    Channel,
+    /// A glob pattern of channel names.
+    Pattern,
+}
+
+impl Kind {
+    fn subscribe(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"SUBSCRIBE",
+            Kind::Pattern => b"PSUBSCRIBE",
+        }
+    }
+
+    fn unsubscribe(self) -> &'static [u8] {
+        match self {
+            Kind::Channel => b"UNSUBSCRIBE",
+            Kind::Pattern => b"PUNSUBSCRIBE",
+        }
+    }
+}
+
+/// What a listener is told.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// Redis confirmed the subscription to `topic` (again, after a reconnect).
+    Subscribed {
+        /// Channel or pattern.
+        kind: Kind,
+        /// Its name.
+        topic: &'a [u8],
+    },
+    /// A message published on `channel`, which `topic` (the channel itself, or a pattern) matched.
+    Message {
+        /// Channel or pattern.
+        kind: Kind,
+        /// The subscribed name.
+        topic: &'a [u8],
+        /// The channel it was published on.
+        channel: &'a [u8],
+        /// The message.
+        payload: &'a [u8],
+    },
+    /// The connection to Redis was lost: messages are missed until `Subscribed` comes again.
+    Lost {
+        /// Channel or pattern.
+        kind: Kind,
+        /// Its name.
+        topic: &'a [u8],
+    },
+}
+
+/// A client stream that receives events.
+pub trait Listener: Send + Sync + fmt::Debug {
+    /// A number no other live listener has.
+    fn id(&self) -> u64;
+    /// Takes one event without blocking; false when the listener is gone (its client left or
+    /// could not keep up), so that the hub forgets it.
+    fn deliver(&self, event: &Event<'_>) -> bool;
+}
+
+/// The subscriptions of every stream, and the connection that carries them.
+#[derive(Debug)]
+pub struct Hub {
+    state: Mutex<State>,
+    /// Signalled when the first topic appears or the hub closes.
+    wake: Condvar,
+    cfg: Config,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    topics: HashMap<(Kind, Vec<u8>), Topic>,
+    /// The writing half of the subscribed connection, while there is one.
+    writer: Option<TcpStream>,
+    closed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Topic {
+    listeners: Vec<Arc<dyn Listener>>,
+    /// Redis confirmed the subscription on the current connection.
+    confirmed: bool,
+}
+
+impl Hub {
+    /// A hub for the Redis of `cfg`; its thread starts with the first subscription.
+    pub fn new(cfg: Config) -> Arc<Hub> {
+        Arc::new(Hub {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            cfg,
+            thread: Mutex::new(None),
+        })
+    }
+
+    /// The state; a panic elsewhere cannot leave it half-changed (each change is one insert,
+    /// remove or field write), so a poisoned lock is taken over.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `listener` to `topic`. It gets [`Event::Subscribed`] now if Redis already confirmed the
+    /// topic, or when it does.
+    ///
+    /// # Errors
+    ///
+    /// When the hub's thread cannot be started.
+    pub fn subscribe(
+        self: &Arc<Hub>,
+        listener: Arc<dyn Listener>,
+        kind: Kind,
+        topic: &[u8],
+    ) -> Result<(), Error> {
+        self.start_thread()?;
+        let mut state = self.lock();
+        let key = (kind, topic.to_vec());
+        let is_new = !state.topics.contains_key(&key);
+        let entry = state.topics.entry(key).or_default();
+        if entry.listeners.iter().any(|l| l.id() == listener.id()) {
+            return Ok(());
+        }
+        if entry.confirmed {
+            listener.deliver(&Event::Subscribed { kind, topic });
+        }
+        entry.listeners.push(listener);
+        if is_new {
+            send(&mut state, kind.subscribe(), &[topic]);
+        }
+        drop(state);
+        self.wake.notify_all();
+        Ok(())
+    }
+
+    /// Removes the listener `id` from every topic; a topic left without listeners is
+    /// unsubscribed in Redis.
+    pub fn leave(&self, id: u64) {
+        let mut state = self.lock();
+        let mut emptied = Vec::new();
+        state.topics.retain(|(kind, topic), entry| {
+            entry.listeners.retain(|l| l.id() != id);
+            if entry.listeners.is_empty() {
+                emptied.push((*kind, topic.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        for (kind, topic) in emptied {
+            send(&mut state, kind.unsubscribe(), &[topic.as_slice()]);
+        }
+    }
+
+    /// How many channels and patterns are subscribed, and how many listeners they have in all.
+    pub fn stats(&self) -> (usize, usize) {
+        let state = self.lock();
+        let listeners = state.topics.values().map(|t| t.listeners.len()).sum();
+        (state.topics.len(), listeners)
+    }
+
+    /// Stops the thread (it closes the connection) and waits for it.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_all();
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
+    fn start_thread(self: &Arc<Hub>) -> Result<(), Error> {
+        let mut thread = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
+        if thread.is_some() {
+            return Ok(());
+        }
+        let hub = Arc::clone(self);
+        let handle = thread::Builder::new()
+            .name("redis-pubsub".into())
+            .spawn(move || hub.run())
+            .map_err(|e| Error::Unavailable(format!("cannot start the pub/sub thread: {e}")))?;
+        *thread = Some(handle);
+        Ok(())
+    }
+
+    /// The thread: connect, subscribe to everything, fan messages out; after a failure, tell
+    /// every listener and start over.
+    fn run(&self) {
+        let mut backoff = MIN_BACKOFF;
+        let mut down_since: Option<Instant> = None;
+        loop {
+            {
+                let mut state = self.lock();
+                while !state.closed && state.topics.is_empty() {
+                    state = self
+                        .wake
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                if state.closed {
+                    return;
+                }
+            }
+            let conn = Conn::connect(&self.cfg.redis, &self.cfg).and_then(|conn| {
+                let writer = conn.writer()?;
+                Ok((conn, writer))
+            });
+            let (mut conn, writer) = match conn {
+                Ok(pair) => pair,
+                Err(e) => {
+                    if down_since.is_none() {
+                        log::warn(format_args!(
+                            "pub/sub: redis {} unavailable: {e}; subscribers get messages again when it is back",
+                            self.cfg.redis
+                        ));
+                        down_since = Some(Instant::now());
+                    }
+                    thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            backoff = MIN_BACKOFF;
+            if let Some(since) = down_since.take() {
+                log::info(format_args!(
+                    "pub/sub: redis {} is reachable again after {:.1} s; subscribing again",
+                    self.cfg.redis,
+                    since.elapsed().as_secs_f64()
+                ));
+            }
+            self.resubscribe(writer);
+            let error = self.fan_out(&mut conn);
+            if self.lock().closed {
+                return;
+            }
+            log::warn(format_args!(
+                "pub/sub: connection to redis {} lost ({error}); subscribers were told, reconnecting",
+                self.cfg.redis
+            ));
+            down_since = Some(Instant::now());
+            self.lost();
+        }
+    }
+
+    /// Installs the new connection's writer and subscribes to every topic on it.
+    fn resubscribe(&self, writer: TcpStream) {
+        let _ = writer.set_write_timeout(Some(self.cfg.redis_timeout));
+        let mut state = self.lock();
+        state.writer = Some(writer);
+        for kind in [Kind::Channel, Kind::Pattern] {
+            let topics: Vec<Vec<u8>> = state
+                .topics
+                .keys()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, t)| t.clone())
+                .collect();
+            if !topics.is_empty() {
+                let args: Vec<&[u8]> = topics.iter().map(Vec::as_slice).collect();
+                send(&mut state, kind.subscribe(), &args);
+            }
+        }
+    }
+
+    /// Reads pushed values until the connection fails or the hub closes; returns why it stopped.
+    fn fan_out(&self, conn: &mut Conn) -> Error {
+        if let Err(e) = conn.set_push_wait(READ_WAIT) {
+            return e;
+        }
+        loop {
+            if self.lock().closed {
+                return Error::Closed;
+            }
+            match conn.next_push() {
+                Ok(Some(value)) => self.dispatch(&value),
+                Ok(None) => {}
+                Err(e) => return e,
+            }
+        }
+    }
+
+    /// Hands one pushed value to the listeners it concerns.
+    fn dispatch(&self, value: &Value) {
+        let Value::Array(items) = value else {
+            return;
+        };
+        let bulk = |i: usize| match items.get(i) {
+            Some(Value::Bulk(b)) => Some(b.as_slice()),
+            _ => None,
+        };
+        let mut state = self.lock();
+        match (bulk(0), items.len()) {
+            (Some(b"message"), 3) => {
+                if let (Some(channel), Some(payload)) = (bulk(1), bulk(2)) {
+                    let event = Event::Message {
+                        kind: Kind::Channel,
+                        topic: channel,
+                        channel,
+                        payload,
+                    };
+                    deliver_all(&mut state, Kind::Channel, channel, &event);
+                }
+            }
+            (Some(b"pmessage"), 4) => {
+                if let (Some(pattern), Some(channel), Some(payload)) = (bulk(1), bulk(2), bulk(3)) {
+                    let event = Event::Message {
+                        kind: Kind::Pattern,
+                        topic: pattern,
+                        channel,
+                        payload,
+                    };
+                    deliver_all(&mut state, Kind::Pattern, pattern, &event);
+                }
+            }
+            (Some(confirm @ (b"subscribe" | b"psubscribe")), 3) => {
+                let kind = if confirm == b"subscribe" {
+                    Kind::Channel
+                } else {
+                    Kind::Pattern
+                };
+                if let Some(topic) = bulk(1) {
+                    if let Some(entry) = state.topics.get_mut(&(kind, topic.to_vec())) {
+                        entry.confirmed = true;
+                    }
+                    deliver_all(&mut state, kind, topic, &Event::Subscribed { kind, topic });
+                }
+            }
+            // Confirmations of UNSUBSCRIBE, and anything else, need nothing.
+            _ => {}
+        }
+    }
+
+    /// The connection is gone: nothing is confirmed any more, and every listener is told.
+    fn lost(&self) {
+        let mut state = self.lock();
+        state.writer = None;
+        let keys: Vec<(Kind, Vec<u8>)> = state.topics.keys().cloned().collect();
+        for (kind, topic) in keys {
+            if let Some(entry) = state.topics.get_mut(&(kind, topic.clone())) {
+                entry.confirmed = false;
+            }
+            deliver_all(
+                &mut state,
+                kind,
+                &topic,
+                &Event::Lost {
+                    kind,
+                    topic: &topic,
+                },
+            );
+        }
+    }
+}
+
+/// Delivers `event` to every listener of a topic, forgetting those that are gone (a topic left
+/// without listeners is unsubscribed).
+fn deliver_all(state: &mut State, kind: Kind, topic: &[u8], event: &Event<'_>) {
+    let key = (kind, topic.to_vec());
+    let Some(entry) = state.topics.get_mut(&key) else {
+        return;
+    };
+    entry.listeners.retain(|l| l.deliver(event));
+    if entry.listeners.is_empty() {
+        state.topics.remove(&key);
+        send(state, kind.unsubscribe(), &[topic]);
+    }
+}
+
+/// Writes one command on the subscribed connection, if there is one. A failed write is left to
+/// the reading side, which sees the connection fail and starts over.
+fn send(state: &mut State, command: &[u8], args: &[&[u8]]) {
+    let Some(writer) = &mut state.writer else {
+        return;
+    };
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(args.len() + 1);
+    parts.push(command);
+    parts.extend_from_slice(args);
+    let mut out = Vec::new();
+    resp::encode_command(&parts, &mut out);
+    if writer.write_all(&out).is_err() {
+        let _ = writer.shutdown(std::net::Shutdown::Both);
+        state.writer = None;
+    }
+}

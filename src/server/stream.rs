@@ -1,0 +1,292 @@
+//! Streams: connections that stay open to receive pushed messages (a webdis `SUBSCRIBE` over
+//! chunked HTTP, or a WebSocket).
+//!
+//! Once a connection becomes a stream, every byte sent on it goes through its [`Outbox`]: the
+//! worker that answers a command, the `redis-pubsub` thread that delivers a message and the poll
+//! loop that finishes a write all take the outbox's lock, so frames never interleave. A write
+//! that the client does not take at once waits in the outbox, up to `--max-stream-buffer` bytes;
+//! a client that falls further behind is disconnected (counted in `/metrics` and logged at debug
+//! level) instead of slowing the others or growing memory. Nothing here ever blocks: the socket
+//! is nonblocking, as every client socket is.
+
+use std::io::{self, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::log;
+use crate::metrics::Metrics;
+use crate::redis::subscriber::{Event, Kind, Listener};
+use crate::resp::Value;
+use crate::webdis::format::Render;
+use crate::websocket::frame::{self, Opcode};
+
+/// The incoming side of a WebSocket: how its messages are read and answered.
+#[derive(Debug, Default)]
+pub struct WebSocket {
+    /// Reassembles fragmented messages.
+    pub assembler: frame::Assembler,
+    /// `/.raw`: RESP in and out; otherwise JSON.
+    pub raw: bool,
+}
+
+/// How events and replies are framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP/1.1 `Transfer-Encoding: chunked`: one chunk per message.
+    Chunked,
+    /// WebSocket text frames (JSON).
+    WebSocketText,
+    /// WebSocket binary frames (raw RESP).
+    WebSocketBinary,
+}
+
+/// The outgoing side of a stream.
+#[derive(Debug)]
+pub struct Outbox {
+    id: u64,
+    transport: Transport,
+    /// How events are written (webdis's JSON, JSONP or raw RESP).
+    render: Render,
+    max_pending: usize,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// A second handle on the client's socket (nonblocking).
+    socket: TcpStream,
+    /// Bytes not yet taken by the client; `pending[pos..]` is still to be written.
+    pending: Vec<u8>,
+    pos: usize,
+    /// The client left, failed, or fell behind: nothing more is sent.
+    gone: bool,
+    /// Topics Redis confirmed for this stream (their number is the count in webdis's
+    /// confirmation; a confirmation again after a reconnect does not add one).
+    confirmed: Vec<(Kind, Vec<u8>)>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Outbox {
+    /// An outbox writing on `socket` (a clone of the connection's).
+    ///
+    /// # Errors
+    ///
+    /// When the socket cannot be duplicated.
+    pub fn new(
+        socket: &TcpStream,
+        transport: Transport,
+        render: Render,
+        max_pending: usize,
+        metrics: Arc<Metrics>,
+    ) -> io::Result<Arc<Outbox>> {
+        Ok(Arc::new(Outbox {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            transport,
+            render,
+            max_pending,
+            metrics,
+            state: Mutex::new(State {
+                socket: socket.try_clone()?,
+                pending: Vec::new(),
+                pos: 0,
+                gone: false,
+                confirmed: Vec::new(),
+            }),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How replies and events are framed.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Sends bytes exactly as given (a response head); false when the stream is gone.
+    pub fn send_raw(&self, bytes: &[u8]) -> bool {
+        let mut state = self.lock();
+        self.push(&mut state, bytes)
+    }
+
+    /// Sends one message in the stream's framing (a chunk or a frame); false when gone.
+    pub fn send_message(&self, payload: &[u8]) -> bool {
+        let mut framed = Vec::with_capacity(payload.len() + 16);
+        match self.transport {
+            Transport::Chunked => {
+                framed.extend_from_slice(format!("{:x}\r\n", payload.len()).as_bytes());
+                framed.extend_from_slice(payload);
+                framed.extend_from_slice(b"\r\n");
+            }
+            Transport::WebSocketText => frame::write(&mut framed, Opcode::Text, payload),
+            Transport::WebSocketBinary => frame::write(&mut framed, Opcode::Binary, payload),
+        }
+        self.send_raw(&framed)
+    }
+
+    /// Writes what the client did not take before; `Ok(true)` when nothing is left.
+    ///
+    /// # Errors
+    ///
+    /// When the socket fails.
+    pub fn flush(&self) -> io::Result<bool> {
+        let mut state = self.lock();
+        if state.gone {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        write_pending(&mut state, &self.metrics)
+    }
+
+    /// True once the stream must be closed (client gone, or too far behind).
+    pub fn is_gone(&self) -> bool {
+        self.lock().gone
+    }
+
+    /// True while bytes wait for the client.
+    pub fn has_pending(&self) -> bool {
+        let state = self.lock();
+        state.pos < state.pending.len()
+    }
+
+    /// Marks the stream gone and shuts the socket, so the poll loop closes the connection.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        state.gone = true;
+        let _ = state.socket.shutdown(Shutdown::Both);
+    }
+
+    /// Appends `bytes` and writes as much as the client takes now.
+    fn push(&self, state: &mut State, bytes: &[u8]) -> bool {
+        if state.gone {
+            return false;
+        }
+        let waiting = state.pending.len() - state.pos;
+        if waiting.saturating_add(bytes.len()) > self.max_pending {
+            state.gone = true;
+            let _ = state.socket.shutdown(Shutdown::Both);
+            Metrics::add(&self.metrics.stream_overflows, 1);
+            log::debug(format_args!(
+                "stream {}: the client fell {} bytes behind (--max-stream-buffer {}); disconnected",
+                self.id, waiting, self.max_pending
+            ));
+            return false;
+        }
+        if state.pos == state.pending.len() {
+            state.pending.clear();
+            state.pos = 0;
+        }
+        state.pending.extend_from_slice(bytes);
+        match write_pending(state, &self.metrics) {
+            Ok(_) => true,
+            Err(_) => {
+                state.gone = true;
+                false
+            }
+        }
+    }
+
+    /// The event as webdis writes it: `["message", channel, payload]` under the command name, or
+    /// `["pmessage", pattern, channel, payload]`, `["subscribe", channel, count]`; and
+    /// `["lost", channel, why]` when the Redis connection dropped.
+    fn render_event(&self, event: &Event<'_>, confirmed: usize) -> Vec<u8> {
+        let bulk = |b: &[u8]| Value::Bulk(b.to_vec());
+        let value = match *event {
+            Event::Subscribed { kind, topic } => Value::Array(vec![
+                bulk(match kind {
+                    Kind::Channel => b"subscribe",
+                    Kind::Pattern => b"psubscribe",
+                }),
+                bulk(topic),
+                Value::Integer(i64::try_from(confirmed).unwrap_or(i64::MAX)),
+            ]),
+            Event::Message {
+                kind: Kind::Channel,
+                channel,
+                payload,
+                ..
+            } => Value::Array(vec![bulk(b"message"), bulk(channel), bulk(payload)]),
+            Event::Message {
+                kind: Kind::Pattern,
+                topic,
+                channel,
+                payload,
+            } => Value::Array(vec![
+                bulk(b"pmessage"),
+                bulk(topic),
+                bulk(channel),
+                bulk(payload),
+            ]),
+            Event::Lost { topic, .. } => Value::Array(vec![
+                bulk(b"lost"),
+                bulk(topic),
+                bulk(b"the connection to redis was lost: messages are missed until the subscription is confirmed again"),
+            ]),
+        };
+        if self.transport == Transport::Chunked {
+            return self.render.write(&value).bytes;
+        }
+        // On a WebSocket the key says which kind of subscription the event belongs to.
+        let mut render = self.render.clone();
+        render.command = match *event {
+            Event::Subscribed { kind, .. }
+            | Event::Message { kind, .. }
+            | Event::Lost { kind, .. } => match kind {
+                Kind::Channel => b"SUBSCRIBE".to_vec(),
+                Kind::Pattern => b"PSUBSCRIBE".to_vec(),
+            },
+        };
+        render.write(&value).bytes
+    }
+}
+
+impl Listener for Outbox {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn deliver(&self, event: &Event<'_>) -> bool {
+        let confirmed = {
+            let mut state = self.lock();
+            if let Event::Subscribed { kind, topic } = *event {
+                if !state
+                    .confirmed
+                    .iter()
+                    .any(|(k, t)| *k == kind && t == topic)
+                {
+                    state.confirmed.push((kind, topic.to_vec()));
+                }
+            }
+            state.confirmed.len()
+        };
+        let payload = self.render_event(event, confirmed);
+        if matches!(event, Event::Message { .. }) {
+            Metrics::add(&self.metrics.stream_messages, 1);
+        }
+        self.send_message(&payload)
+    }
+}
+
+fn write_pending(state: &mut State, metrics: &Metrics) -> io::Result<bool> {
+    while let Some(rest) = state.pending.get(state.pos..).filter(|r| !r.is_empty()) {
+        match state.socket.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                state.pos += n;
+                Metrics::add(&metrics.bytes_out, n as u64);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    state.pending.clear();
+    state.pos = 0;
+    if state.pending.capacity() > 64 * 1024 {
+        state.pending = Vec::new();
+    }
+    Ok(true)
+}
