@@ -912,7 +912,7 @@ fn state_changing_commands_are_refused_and_the_connection_stays_open() {
         ("/CLIENT/LIST", "CLIENT"),
         ("/MONITOR", "MONITOR"),
         ("/BLPOP/l/0", "BLPOP"),
-        ("/SUBSCRIBE/ch", "SUBSCRIBE"),
+        ("/UNSUBSCRIBE/ch", "UNSUBSCRIBE"),
         ("/XREAD/BLOCK/0/STREAMS/s/$", "XREAD"),
         ("/multi", "multi"),
         ("/7/SELECT/1", "SELECT"),

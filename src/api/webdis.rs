@@ -258,10 +258,23 @@ fn render_options(command: Vec<u8>, format: Format, query: Option<&[u8]>) -> Res
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return Ok(render);
     };
-    let pairs = url::parse_form(query)
-        .map_err(|e| Error::BadRequest(format!("{e} in the query string")))?;
-    for (name, value) in pairs {
-        match name.as_slice() {
+    // Only the parameters webdis reads are decoded: another one, even malformed (`?x=100%`),
+    // is ignored, as webdis ignores it.
+    for pair in query.split(|&b| b == b'&') {
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (
+                pair.get(..eq).unwrap_or_default(),
+                pair.get(eq + 1..).unwrap_or_default(),
+            ),
+            None => (pair, &[][..]),
+        };
+        if !matches!(name, b"jsonp" | b"callback" | b"sep" | b"type") {
+            continue;
+        }
+        let value = url::percent_decode(value, true).map_err(|e| {
+            Error::BadRequest(format!("{e} in ?{}=", String::from_utf8_lossy(name)))
+        })?;
+        match name {
             b"jsonp" | b"callback" => {
                 // The name is written into a script: letters, digits, `_`, `$` and `.` only, so a
                 // query string cannot inject code.

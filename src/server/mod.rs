@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::Config;
+use crate::config::{Api, Config};
 use crate::http;
+use crate::http::response::Response;
 use crate::log::{self, AccessLog};
 use crate::metrics::{Metrics, Snapshot};
 use crate::redis::subscriber::{Hub, Listener};
@@ -114,6 +115,16 @@ impl Shared {
         }
         drop(conn);
         self.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Adds what the API puts on every response of the data listener: the webdis API's CORS
+    /// headers (errors and refusals included).
+    pub fn decorate(&self, response: Response, admin: bool) -> Response {
+        if self.cfg.api == Api::Webdis && !admin {
+            crate::api::webdis::with_cors(response)
+        } else {
+            response
+        }
     }
 
     /// True once a drain has begun: responses close their connections.

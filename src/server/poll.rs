@@ -687,6 +687,7 @@ fn arm(stream: &TcpStream) -> io::Result<()> {
 fn refuse(conn: Connection, shared: &Shared, why: &str) {
     Metrics::add(&shared.metrics.refused, 1);
     let response = crate::api::Error::Overloaded(why.to_string()).into_response();
+    let response = shared.decorate(response, conn.admin);
     let mut out = Vec::new();
     http::response::write(&response, false, &shared.date(), &mut out);
     let mut stream = &conn.stream;

@@ -113,7 +113,9 @@ impl<'a> Worker<'a> {
                         conns.push(conn)
                     }
                     Task::TimedOut(mut conn) => {
-                        let response = api::Error::SlowRequest.into_response();
+                        let response = self
+                            .shared
+                            .decorate(api::Error::SlowRequest.into_response(), conn.admin);
                         self.queue_response(&mut conn, &response, false);
                         conns.push(conn);
                     }
@@ -466,11 +468,7 @@ impl<'a> Worker<'a> {
             Item::Refused(..) => (false, false, false),
         };
         let admin = matches!(item, Item::Request { admin: true, .. });
-        let response = if self.shared.cfg.api == Api::Webdis && !admin {
-            api::webdis::with_cors(response)
-        } else {
-            response
-        };
+        let response = self.shared.decorate(response, admin);
         let response = if !keep_alive || self.shared.is_stopping() {
             response.closing()
         } else if http10 && !response.close {

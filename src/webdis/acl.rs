@@ -3,9 +3,9 @@
 //! Rules are read in order and a later rule that matches the client overrides an earlier one. A
 //! rule matches when the client's address is in its `ip` subnet (if it has one) and the request
 //! carries its `http_basic_auth` credentials (if it has some). A matching rule decides about a
-//! command when it names it in `enabled` (allowed) or `disabled` (refused); a name wins over the
-//! `"*"` wildcard of the same rule, and `enabled` wins over `disabled`. With no rule deciding, a
-//! command is allowed: webdis's default.
+//! command when its `enabled` or `disabled` list names it or holds `"*"`; when both do,
+//! `disabled` wins, as in webdis (so "only GET" takes two rules: `{"disabled": ["*"]}`, then
+//! `{"enabled": ["GET"]}`). With no rule deciding, a command is allowed: webdis's default.
 //!
 //! Pure: the rules, an address, credentials and a command name in; a verdict out.
 
@@ -141,16 +141,14 @@ impl Rule {
     }
 
     fn decide(&self, command: &[u8]) -> Option<bool> {
-        let named = |list: &[Vec<u8>]| list.iter().any(|c| c.eq_ignore_ascii_case(command));
-        let star = |list: &[Vec<u8>]| list.iter().any(|c| c == b"*");
-        if named(&self.enabled) {
-            Some(true)
-        } else if named(&self.disabled) {
+        let lists = |list: &[Vec<u8>]| {
+            list.iter()
+                .any(|c| c == b"*" || c.eq_ignore_ascii_case(command))
+        };
+        if lists(&self.disabled) {
             Some(false)
-        } else if star(&self.enabled) {
+        } else if lists(&self.enabled) {
             Some(true)
-        } else if star(&self.disabled) {
-            Some(false)
         } else {
             None
         }
@@ -230,7 +228,7 @@ mod tests {
     }
 
     #[test]
-    fn later_rules_win_and_names_beat_the_wildcard() {
+    fn later_rules_win_and_disabled_wins_within_a_rule() {
         let rules = vec![
             rule(None, None, &[], &["*"]),
             rule(Some("127.0.0.0/8"), None, &["GET"], &[]),
@@ -242,6 +240,11 @@ mod tests {
         let admin = client("10.0.0.1", Some("admin:secret"));
         assert!(allows(&rules, admin, b"SET"));
         assert!(!allows(&rules, admin, b"FLUSHALL"));
+        // As webdis 0.1.9 does: in one rule, `disabled` wins over `enabled`, even over a name.
+        let one = vec![rule(None, None, &["GET"], &["*"])];
+        assert!(!allows(&one, client("127.0.0.1", None), b"GET"));
+        let both = vec![rule(None, None, &["ECHO"], &["ECHO"])];
+        assert!(!allows(&both, client("127.0.0.1", None), b"ECHO"));
     }
 
     #[test]
