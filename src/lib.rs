@@ -1,4 +1,5 @@
-//! HTTP/1.1 → Redis gateway on std alone. Read in this order: config, http, resp, redis, server, api.
+//! HTTP/1.1 → Redis gateway on std alone. Read in this order: config, http, resp, redis, server,
+//! api; then json, webdis and websocket for the webdis API.
 //!
 //! ```text
 //!  clients ─► main thread (server::poll) ─push─► TaskQueue ─pop─► 9 workers (worker-1..9)
@@ -6,9 +7,15 @@
 //!             · scan of parked connections ◄── socket back ───────┤ api: HTTP request → Redis command
 //!             · idle / slow-header timeouts                       ▼ checkout, one round trip, drop = return
 //!             maintainer thread ─connect/AUTH/SELECT/PING/replace─► redis::Pool (≤ 40 connections)
+//!
+//!  webdis API only, started on first use:
+//!             redis-pubsub thread ─ one subscribed connection ─► fans messages out to the streams
+//!                                   (subscriptions, WebSockets) parked in the poll loop
+//!             redis-dbN threads ─ a small pool per database named by a /N/ prefix
 //! ```
 //!
-//! * `http`, `resp` are pure codecs: bytes in, values out; no sockets, threads or clocks.
+//! * `http`, `resp`, `json`, `websocket` and `webdis` are pure: bytes in, values out; no
+//!   sockets, threads or clocks.
 //! * Only `server` touches client sockets; only `redis` touches Redis sockets.
 //! * `api` turns one parsed request into one Redis command and one response, and owns the single
 //!   mapping from errors to HTTP statuses.

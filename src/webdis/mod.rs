@@ -2,7 +2,7 @@
 //! its ACL and its configuration file. Everything here is pure; `api::webdis` serves it.
 //!
 //! * [`command`]: the path (or a `POST` body) → database, arguments, format.
-//! * [`format`]: a Redis reply → JSON, JSONP, MessagePack, raw RESP or a plain value.
+//! * [`mod@format`]: a Redis reply → JSON, JSONP, MessagePack, raw RESP or a plain value.
 //! * [`acl`]: which client may run which command.
 //! * [`config`]: webdis's `webdis.json` → the gateway's [`Config`](crate::config::Config).
 //! * [`md5`] (the `ETag`), [`msgpack`] (the `.msg` writer).
