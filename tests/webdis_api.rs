@@ -21,9 +21,6 @@ const CORS: [(&str, &str); 3] = [
     ),
 ];
 
-/// What `/PING` answers.
-const PING_JSON: &[u8] = br#"{"PING":[true,"PONG"]}"#;
-
 /// A Redis server and a ready webdis-mode gateway in front of it (a small pool: these tests need few).
 fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
     let redis = RedisServer::start();
@@ -38,29 +35,6 @@ fn start_webdis(redis: &RedisServer, extra: &[&str]) -> Gateway {
     let gateway = Gateway::start(redis, &args);
     wait_webdis_ready(gateway.addr());
     gateway
-}
-
-/// Polls `GET /PING` until it is answered `{"PING":[true,"PONG"]}`. (`Gateway::wait_ready` probes
-/// `/__probe__`, which this API runs as a command.)
-fn wait_webdis_ready(addr: SocketAddr) {
-    let mut last = String::from("no response");
-    let ready = poll_until(START_TIMEOUT, || {
-        match try_request(addr, "GET", "/PING", &[], b"") {
-            Ok(r) if r.status == 200 && r.body == PING_JSON => true,
-            Ok(r) => {
-                last = format!("{r:?}");
-                false
-            }
-            Err(e) => {
-                last = e;
-                false
-            }
-        }
-    });
-    assert!(
-        ready,
-        "gateway at {addr} never answered GET /PING within {START_TIMEOUT:?}; last: {last}"
-    );
 }
 
 fn get(addr: SocketAddr, path: &str) -> Response {

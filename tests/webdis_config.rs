@@ -6,7 +6,7 @@
 mod support;
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 use support::gateway::run;
 use support::*;
@@ -16,9 +16,6 @@ const GOOD_AUTH: (&str, &str) = ("Authorization", "Basic dXNlcjpwYXNzd29yZA==");
 /// `Authorization` for `user:wrong`.
 const BAD_AUTH: (&str, &str) = ("Authorization", "Basic dXNlcjp3cm9uZw==");
 
-/// What `/PING` answers.
-const PING_JSON: &[u8] = br#"{"PING":[true,"PONG"]}"#;
-
 /// The fixture: webdis's shipped `webdis.json` with the Redis port read from `$TEST_REDIS_PORT`.
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/webdis.json");
 
@@ -27,28 +24,6 @@ fn write_config(dir: &TempDir, text: &str) -> String {
     let path = dir.path().join("webdis.json");
     fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     path.to_string_lossy().into_owned()
-}
-
-/// Polls `GET /PING` until it is answered `{"PING":[true,"PONG"]}`.
-fn wait_webdis_ready(addr: SocketAddr) {
-    let mut last = String::from("no response");
-    let ready = poll_until(START_TIMEOUT, || {
-        match try_request(addr, "GET", "/PING", &[], b"") {
-            Ok(r) if r.status == 200 && r.body == PING_JSON => true,
-            Ok(r) => {
-                last = format!("{r:?}");
-                false
-            }
-            Err(e) => {
-                last = e;
-                false
-            }
-        }
-    });
-    assert!(
-        ready,
-        "gateway at {addr} never answered GET /PING within {START_TIMEOUT:?}; last: {last}"
-    );
 }
 
 /// `GET path` with `headers` on `stream`.

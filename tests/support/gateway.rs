@@ -206,21 +206,42 @@ pub const QUIET_PERIOD: Duration = Duration::from_millis(300);
 /// # Panics
 /// After 10 s, with the last response.
 pub fn wait_ready_at(addr: SocketAddr) {
+    wait_answered(addr, "/__probe__", "404", |r| r.status == 404);
+}
+
+/// `{"PING":[true,"PONG"]}`: the webdis API's answer to `GET /PING`.
+pub const PING_JSON: &[u8] = br#"{"PING":[true,"PONG"]}"#;
+
+/// [`wait_ready_at`] for a gateway with the webdis API, where `/__probe__` would run as a command:
+/// polls `GET /PING` until it is answered [`PING_JSON`].
+///
+/// # Panics
+/// After 10 s, with the last response.
+pub fn wait_webdis_ready(addr: SocketAddr) {
+    wait_answered(addr, "/PING", "{\"PING\":[true,\"PONG\"]}", |r| {
+        r.status == 200 && r.body == PING_JSON
+    });
+}
+
+/// Polls `GET path` until `ok` accepts the answer; panics after 10 s with the last response.
+fn wait_answered(addr: SocketAddr, path: &str, expected: &str, ok: impl Fn(&Response) -> bool) {
     let mut last = String::from("no response");
-    let ready = poll_until(START_TIMEOUT, || match probe(addr) {
-        Ok(response) if response.status == 404 => true,
-        Ok(response) => {
-            last = format!("{response:?}");
-            false
-        }
-        Err(e) => {
-            last = e;
-            false
+    let ready = poll_until(START_TIMEOUT, || {
+        match try_request(addr, "GET", path, &[], b"") {
+            Ok(response) if ok(&response) => true,
+            Ok(response) => {
+                last = format!("{response:?}");
+                false
+            }
+            Err(e) => {
+                last = e;
+                false
+            }
         }
     });
     assert!(
         ready,
-        "gateway at {addr} never answered GET /__probe__ with 404 within {START_TIMEOUT:?}; last: {last}"
+        "gateway at {addr} never answered GET {path} with {expected} within {START_TIMEOUT:?}; last: {last}"
     );
 }
 
