@@ -498,10 +498,18 @@ fn visit_stream(
         outbox.send_raw(&bye);
         return Verdict::close();
     }
+    // A WebSocket client that sends faster than it is served is not read further until its
+    // buffer drains below one message and one read (back-pressure, bounded memory).
+    let full = conn.buf.len() > shared.cfg.max_ws_message.saturating_add(READ_CHUNK);
     if conn.next_check > now {
         return Verdict::keep(false);
     }
-    match conn.stream.read(scratch) {
+    let read = if full {
+        Err(io::ErrorKind::WouldBlock.into())
+    } else {
+        conn.stream.read(scratch)
+    };
+    match read {
         Ok(0) => return Verdict::close(),
         Ok(n) => {
             progress = true;

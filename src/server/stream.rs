@@ -62,12 +62,18 @@ struct State {
     pos: usize,
     /// The client left, failed, or fell behind: nothing more is sent.
     gone: bool,
+    /// Topics this stream asked for (at most [`MAX_SUBSCRIPTIONS_PER_STREAM`]).
+    requested: usize,
     /// Topics Redis confirmed for this stream (their number is the count in webdis's
     /// confirmation; a confirmation again after a reconnect does not add one).
     confirmed: Vec<(Kind, Vec<u8>)>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Most channels and patterns one stream may subscribe to: what one client can make the hub
+/// (and Redis) hold is bounded.
+pub const MAX_SUBSCRIPTIONS_PER_STREAM: usize = 1024;
 
 impl Outbox {
     /// An outbox writing on `socket` (a clone of the connection's).
@@ -93,6 +99,7 @@ impl Outbox {
                 pending: Vec::new(),
                 pos: 0,
                 gone: false,
+                requested: 0,
                 confirmed: Vec::new(),
             }),
         }))
@@ -139,6 +146,19 @@ impl Outbox {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         write_pending(&mut state, &self.metrics)
+    }
+
+    /// Counts `n` more subscriptions for this stream; false (and nothing counted) when that
+    /// would pass [`MAX_SUBSCRIPTIONS_PER_STREAM`].
+    pub fn reserve_subscriptions(&self, n: usize) -> bool {
+        let mut state = self.lock();
+        match state.requested.checked_add(n) {
+            Some(total) if total <= MAX_SUBSCRIPTIONS_PER_STREAM => {
+                state.requested = total;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// True once the stream must be closed (client gone, or too far behind).

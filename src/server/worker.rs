@@ -24,7 +24,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::connection::{Connection, Flush};
 use super::queue::Task;
-use super::stream::{Outbox, Transport, WebSocket};
+use super::stream::{Outbox, Transport, WebSocket, MAX_SUBSCRIPTIONS_PER_STREAM};
 use super::Shared;
 use crate::api::admin::Admin;
 use crate::api::webdis::{Subscribe, Upgrade};
@@ -252,6 +252,15 @@ impl<'a> Worker<'a> {
         // that answers it never ends.
         conn.buf.clear();
         conn.head = None;
+        if !outbox.reserve_subscriptions(sub.topics.len()) {
+            let mut error = Vec::new();
+            let text = format!("at most {MAX_SUBSCRIPTIONS_PER_STREAM} channels per stream");
+            error.extend_from_slice(&api::websocket::error(false, 400, &text));
+            outbox.send_message(&error);
+            outbox.send_raw(b"0\r\n\r\n");
+            conn.close_after_flush = true;
+            return;
+        }
         for topic in &sub.topics {
             let listener: Arc<dyn Listener> = outbox.clone();
             if let Err(e) = self.shared.hub.subscribe(listener, sub.kind, topic) {
@@ -384,6 +393,12 @@ impl<'a> Worker<'a> {
         ) {
             WsStep::Answer(bytes) => (bytes, 400),
             WsStep::Subscribe(kind, topics) => {
+                if !outbox.reserve_subscriptions(topics.len()) {
+                    let text =
+                        format!("at most {MAX_SUBSCRIPTIONS_PER_STREAM} channels per stream");
+                    outbox.send_message(&api::websocket::error(raw, 400, &text));
+                    return;
+                }
                 for topic in &topics {
                     let listener: Arc<dyn Listener> = outbox.clone();
                     if let Err(e) = self.shared.hub.subscribe(listener, kind, topic) {
