@@ -310,3 +310,126 @@ fn write_pending(state: &mut State, metrics: &Metrics) -> io::Result<bool> {
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webdis::command::Format;
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    /// A connected pair of loopback sockets: (the gateway's side, nonblocking; the client's).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (server, client)
+    }
+
+    fn render(format: Format, jsonp: Option<&str>) -> Render {
+        Render {
+            command: b"SUBSCRIBE".to_vec(),
+            format,
+            jsonp: jsonp.map(str::to_string),
+            sep: Vec::new(),
+            content_type: None,
+        }
+    }
+
+    fn read_exactly(client: &mut TcpStream, n: usize) -> Vec<u8> {
+        let mut got = vec![0; n];
+        client.read_exact(&mut got).unwrap();
+        got
+    }
+
+    #[test]
+    fn events_are_chunks_of_webdis_json() {
+        let (server, mut client) = pair();
+        let metrics = Arc::new(Metrics::default());
+        let outbox = Outbox::new(
+            &server,
+            Transport::Chunked,
+            render(Format::Json, None),
+            1 << 20,
+            metrics,
+        )
+        .unwrap();
+        assert!(outbox.deliver(&Event::Subscribed {
+            kind: Kind::Channel,
+            topic: b"ch"
+        }));
+        assert!(outbox.deliver(&Event::Message {
+            kind: Kind::Channel,
+            topic: b"ch",
+            channel: b"ch",
+            payload: b"hi \"x\"",
+        }));
+        // A second confirmation of the same channel (after a reconnect) keeps the count at 1.
+        assert!(outbox.deliver(&Event::Subscribed {
+            kind: Kind::Channel,
+            topic: b"ch"
+        }));
+        let expected: &[u8] = b"22\r\n{\"SUBSCRIBE\":[\"subscribe\",\"ch\",1]}\r\n\
+29\r\n{\"SUBSCRIBE\":[\"message\",\"ch\",\"hi \\\"x\\\"\"]}\r\n\
+22\r\n{\"SUBSCRIBE\":[\"subscribe\",\"ch\",1]}\r\n";
+        assert_eq!(read_exactly(&mut client, expected.len()), expected);
+    }
+
+    #[test]
+    fn websocket_events_are_frames_keyed_by_kind() {
+        let (server, mut client) = pair();
+        let metrics = Arc::new(Metrics::default());
+        let outbox = Outbox::new(
+            &server,
+            Transport::WebSocketText,
+            render(Format::Json, None),
+            1 << 20,
+            metrics,
+        )
+        .unwrap();
+        assert!(outbox.deliver(&Event::Message {
+            kind: Kind::Pattern,
+            topic: b"h*",
+            channel: b"hello",
+            payload: b"m",
+        }));
+        let json = br#"{"PSUBSCRIBE":["pmessage","h*","hello","m"]}"#;
+        let mut expected = vec![0x81, json.len() as u8];
+        expected.extend_from_slice(json);
+        assert_eq!(read_exactly(&mut client, expected.len()), expected);
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_is_cut_at_the_limit() {
+        let (server, client) = pair();
+        let metrics = Arc::new(Metrics::default());
+        let outbox = Outbox::new(
+            &server,
+            Transport::Chunked,
+            render(Format::Raw, None),
+            64 * 1024,
+            Arc::clone(&metrics),
+        )
+        .unwrap();
+        let payload = vec![b'x'; 1024];
+        let mut sent = 0;
+        while outbox.deliver(&Event::Message {
+            kind: Kind::Channel,
+            topic: b"ch",
+            channel: b"ch",
+            payload: &payload,
+        }) {
+            sent += 1;
+            assert!(sent < 100_000, "never cut");
+        }
+        assert!(outbox.is_gone());
+        assert_eq!(metrics.stream_overflows.load(Ordering::Relaxed), 1);
+        assert!(!outbox.send_message(b"more"), "nothing is sent once gone");
+        drop(client);
+    }
+}
