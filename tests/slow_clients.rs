@@ -32,8 +32,11 @@ const FLAGS: &[&str] = &[
     "2s",
 ];
 
-/// What a normal client must see while an attack runs.
-const P95_LIMIT: Duration = Duration::from_millis(200);
+/// What a normal client must see while an attack runs. Not a benchmark: a client held behind the
+/// attackers waits out their 2 s timeouts, so half of that separates "served alongside them" from
+/// "queued behind them" with room for a loaded machine (a shared CI runner saw p95 of 200–300 ms
+/// under load; unloaded it is 50–90 ms).
+const P95_LIMIT: Duration = Duration::from_millis(1000);
 
 /// Stack of the driver threads: they hold no big buffers on the stack.
 const SMALL_STACK: usize = 256 * 1024;

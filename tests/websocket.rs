@@ -373,9 +373,6 @@ mod ws_client {
 
 // ----- set-up -----
 
-/// What `/PING` answers in the webdis API.
-const PING_JSON: &[u8] = br#"{"PING":[true,"PONG"]}"#;
-
 /// A Redis server and a ready webdis-mode gateway with WebSockets on, plus `extra` arguments.
 fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
     let redis = RedisServer::start();
@@ -390,30 +387,6 @@ fn start_gateway(redis: &RedisServer, extra: &[&str]) -> Gateway {
     let gateway = Gateway::start(redis, &args);
     wait_webdis_ready(gateway.addr());
     gateway
-}
-
-/// Polls `GET /PING` until it is answered `{"PING":[true,"PONG"]}` (`Gateway::wait_ready` probes
-/// `/__probe__`, which the webdis API runs as a command).
-#[track_caller]
-fn wait_webdis_ready(addr: SocketAddr) {
-    let mut last = String::from("no response");
-    let ready = poll_until(START_TIMEOUT, || {
-        match try_request(addr, "GET", "/PING", &[], b"") {
-            Ok(r) if r.status == 200 && r.body == PING_JSON => true,
-            Ok(r) => {
-                last = format!("{r:?}");
-                false
-            }
-            Err(e) => {
-                last = e;
-                false
-            }
-        }
-    });
-    assert!(
-        ready,
-        "gateway at {addr} never answered GET /PING within {START_TIMEOUT:?}; last: {last}"
-    );
 }
 
 /// The address after `admin on ` in the start-up line.

@@ -195,6 +195,11 @@ fn route<'r>(req: &'r Request, settings: &Settings, peer: IpAddr) -> Result<Step
         None
     };
     if let Some(kind) = kind {
+        if head.method == Method::Head {
+            // The answer to a subscription is a body that never ends: there is no head of it to
+            // give alone.
+            return Err(Error::MethodNotAllowed("GET"));
+        }
         if head.version != Version::Http11 {
             return Err(Error::BadRequest(
                 "a subscription is streamed with chunked encoding: use HTTP/1.1".into(),

@@ -113,6 +113,13 @@ pub struct Hub {
 #[derive(Debug, Default)]
 struct State {
     topics: HashMap<(Kind, Vec<u8>), Topic>,
+    /// Topics with an `UNSUBSCRIBE` sent on the current connection and not yet confirmed, and
+    /// how many. Until Redis confirms it, what arrives for such a topic (messages, the
+    /// confirmation of an earlier `SUBSCRIBE`) was published before a listener that joined
+    /// since subscribed, and is not delivered.
+    draining: HashMap<(Kind, Vec<u8>), usize>,
+    /// Orders topics by first subscription, so that they are subscribed again in that order.
+    next_seq: u64,
     /// The writing half of the subscribed connection, while there is one.
     writer: Option<TcpStream>,
     closed: bool,
@@ -123,6 +130,8 @@ struct Topic {
     listeners: Vec<Arc<dyn Listener>>,
     /// Redis confirmed the subscription on the current connection.
     confirmed: bool,
+    /// When it was first subscribed (see `State::next_seq`).
+    seq: u64,
 }
 
 impl Hub {
@@ -158,12 +167,19 @@ impl Hub {
         let mut state = self.lock();
         let key = (kind, topic.to_vec());
         let is_new = !state.topics.contains_key(&key);
-        let entry = state.topics.entry(key).or_default();
-        if entry.listeners.iter().any(|l| l.id() == listener.id()) {
-            return Ok(());
-        }
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let entry = state.topics.entry(key).or_insert_with(|| Topic {
+            seq,
+            ..Topic::default()
+        });
+        let already = entry.listeners.iter().any(|l| l.id() == listener.id());
         if entry.confirmed {
+            // Confirmed at once; a repeated subscription is confirmed again, as Redis does.
             listener.deliver(&Event::Subscribed { kind, topic });
+        }
+        if already {
+            return Ok(());
         }
         entry.listeners.push(listener);
         if is_new {
@@ -189,7 +205,7 @@ impl Hub {
             }
         });
         for (kind, topic) in emptied {
-            send(&mut state, kind.unsubscribe(), &[topic.as_slice()]);
+            unsubscribe(&mut state, kind, topic);
         }
     }
 
@@ -287,22 +303,21 @@ impl Hub {
         }
     }
 
-    /// Installs the new connection's writer and subscribes to every topic on it.
+    /// Installs the new connection's writer and subscribes to every topic on it, in the order
+    /// they were first subscribed (so confirmations come in that order).
     fn resubscribe(&self, writer: TcpStream) {
         let _ = writer.set_write_timeout(Some(self.cfg.redis_timeout));
         let mut state = self.lock();
         state.writer = Some(writer);
-        for kind in [Kind::Channel, Kind::Pattern] {
-            let topics: Vec<Vec<u8>> = state
-                .topics
-                .keys()
-                .filter(|(k, _)| *k == kind)
-                .map(|(_, t)| t.clone())
-                .collect();
-            if !topics.is_empty() {
-                let args: Vec<&[u8]> = topics.iter().map(Vec::as_slice).collect();
-                send(&mut state, kind.subscribe(), &args);
-            }
+        state.draining.clear();
+        let mut topics: Vec<(u64, Kind, Vec<u8>)> = state
+            .topics
+            .iter()
+            .map(|((kind, topic), entry)| (entry.seq, *kind, topic.clone()))
+            .collect();
+        topics.sort_unstable_by_key(|(seq, _, _)| *seq);
+        for (_, kind, topic) in topics {
+            send(&mut state, kind.subscribe(), &[topic.as_slice()]);
         }
     }
 
@@ -333,9 +348,15 @@ impl Hub {
             _ => None,
         };
         let mut state = self.lock();
+        let stale = |state: &State, kind: Kind, topic: &[u8]| {
+            state.draining.contains_key(&(kind, topic.to_vec()))
+        };
         match (bulk(0), items.len()) {
             (Some(b"message"), 3) => {
                 if let (Some(channel), Some(payload)) = (bulk(1), bulk(2)) {
+                    if stale(&state, Kind::Channel, channel) {
+                        return;
+                    }
                     let event = Event::Message {
                         kind: Kind::Channel,
                         topic: channel,
@@ -347,6 +368,9 @@ impl Hub {
             }
             (Some(b"pmessage"), 4) => {
                 if let (Some(pattern), Some(channel), Some(payload)) = (bulk(1), bulk(2), bulk(3)) {
+                    if stale(&state, Kind::Pattern, pattern) {
+                        return;
+                    }
                     let event = Event::Message {
                         kind: Kind::Pattern,
                         topic: pattern,
@@ -363,13 +387,33 @@ impl Hub {
                     Kind::Pattern
                 };
                 if let Some(topic) = bulk(1) {
-                    if let Some(entry) = state.topics.get_mut(&(kind, topic.to_vec())) {
-                        entry.confirmed = true;
+                    if stale(&state, kind, topic) {
+                        return;
+                    }
+                    match state.topics.get_mut(&(kind, topic.to_vec())) {
+                        Some(entry) if !entry.confirmed => entry.confirmed = true,
+                        // Already confirmed: a late duplicate; nobody is waiting for it.
+                        _ => return,
                     }
                     deliver_all(&mut state, kind, topic, &Event::Subscribed { kind, topic });
                 }
             }
-            // Confirmations of UNSUBSCRIBE, and anything else, need nothing.
+            (Some(done @ (b"unsubscribe" | b"punsubscribe")), 3) => {
+                let kind = if done == b"unsubscribe" {
+                    Kind::Channel
+                } else {
+                    Kind::Pattern
+                };
+                if let Some(topic) = bulk(1) {
+                    let key = (kind, topic.to_vec());
+                    if let Some(count) = state.draining.get_mut(&key) {
+                        *count -= 1;
+                        if *count == 0 {
+                            state.draining.remove(&key);
+                        }
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -406,15 +450,22 @@ fn deliver_all(state: &mut State, kind: Kind, topic: &[u8], event: &Event<'_>) {
     entry.listeners.retain(|l| l.deliver(event));
     if entry.listeners.is_empty() {
         state.topics.remove(&key);
-        send(state, kind.unsubscribe(), &[topic]);
+        unsubscribe(state, kind, topic.to_vec());
     }
 }
 
-/// Writes one command on the subscribed connection, if there is one. A failed write is left to
-/// the reading side, which sees the connection fail and starts over.
-fn send(state: &mut State, command: &[u8], args: &[&[u8]]) {
+/// Unsubscribes a topic nobody listens to any more, and remembers that it is draining.
+fn unsubscribe(state: &mut State, kind: Kind, topic: Vec<u8>) {
+    if send(state, kind.unsubscribe(), &[topic.as_slice()]) {
+        *state.draining.entry((kind, topic)).or_insert(0) += 1;
+    }
+}
+
+/// Writes one command on the subscribed connection, if there is one; true when written. A
+/// failed write is left to the reading side, which sees the connection fail and starts over.
+fn send(state: &mut State, command: &[u8], args: &[&[u8]]) -> bool {
     let Some(writer) = &mut state.writer else {
-        return;
+        return false;
     };
     let mut parts: Vec<&[u8]> = Vec::with_capacity(args.len() + 1);
     parts.push(command);
@@ -424,5 +475,7 @@ fn send(state: &mut State, command: &[u8], args: &[&[u8]]) {
     if writer.write_all(&out).is_err() {
         let _ = writer.shutdown(std::net::Shutdown::Both);
         state.writer = None;
+        return false;
     }
+    true
 }
