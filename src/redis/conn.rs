@@ -175,6 +175,26 @@ impl Conn {
         Ok(self.stream.set_read_timeout(Some(wait))?)
     }
 
+    /// For a connection in subscribed mode: the next pushed value already read, without reading
+    /// the socket; `None` when the buffer holds no complete value.
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not RESP.
+    pub fn buffered_push(&mut self) -> Result<Option<Value>, Error> {
+        let rest = self.buf.get(self.pushed..).unwrap_or_default();
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        match resp::decode(rest, &self.limits).map_err(Error::Protocol)? {
+            resp::Status::Complete((value, used)) => {
+                self.pushed += used;
+                Ok(Some(value))
+            }
+            resp::Status::Partial => Ok(None),
+        }
+    }
+
     /// For a connection in subscribed mode: the next value Redis pushes, or `None` when nothing
     /// complete arrived within the wait set by [`Conn::set_push_wait`] (bytes of a value that is
     /// still arriving are kept).
@@ -184,15 +204,8 @@ impl Conn {
     /// When the socket fails or closes, or the bytes are not RESP.
     pub fn next_push(&mut self) -> Result<Option<Value>, Error> {
         loop {
-            let rest = self.buf.get(self.pushed..).unwrap_or_default();
-            if !rest.is_empty() {
-                match resp::decode(rest, &self.limits).map_err(Error::Protocol)? {
-                    resp::Status::Complete((value, used)) => {
-                        self.pushed += used;
-                        return Ok(Some(value));
-                    }
-                    resp::Status::Partial => {}
-                }
+            if let Some(value) = self.buffered_push()? {
+                return Ok(Some(value));
             }
             // Everything decoded so far can go: keep only the start of the next value.
             self.buf.drain(..self.pushed);

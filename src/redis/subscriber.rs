@@ -35,6 +35,10 @@ use crate::resp::{self, Value};
 
 /// How long the thread waits for a pushed message before it looks at its state again.
 pub const READ_WAIT: Duration = Duration::from_millis(100);
+/// Most pushed values (already read from Redis) delivered together.
+pub const MAX_FANOUT_BATCH: usize = 256;
+/// Most payload bytes delivered together (a batch stops growing past this).
+pub const MAX_FANOUT_BATCH_BYTES: usize = 64 * 1024;
 
 /// A channel (`SUBSCRIBE`) or a pattern (`PSUBSCRIBE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,6 +102,10 @@ pub trait Listener: Send + Sync + fmt::Debug {
     /// Takes one event without blocking; false when the listener is gone (its client left or
     /// could not keep up), so that the hub forgets it.
     fn deliver(&self, event: &Event<'_>) -> bool;
+    /// Takes several events, in order; by default one by one.
+    fn deliver_batch(&self, events: &[Event<'_>]) -> bool {
+        events.iter().all(|event| self.deliver(event))
+    }
 }
 
 /// The subscriptions of every stream, and the connection that carries them.
@@ -326,85 +334,75 @@ impl Hub {
         if let Err(e) = conn.set_push_wait(READ_WAIT) {
             return e;
         }
+        let mut batch = Vec::with_capacity(MAX_FANOUT_BATCH);
         loop {
             if self.lock().closed {
                 return Error::Closed;
             }
             match conn.next_push() {
-                Ok(Some(value)) => self.dispatch(&value),
+                Ok(Some(value)) => {
+                    // What is already read goes out together, up to a bound.
+                    let mut bytes = payload_len(&value);
+                    batch.push(value);
+                    while batch.len() < MAX_FANOUT_BATCH && bytes < MAX_FANOUT_BATCH_BYTES {
+                        match conn.buffered_push() {
+                            Ok(Some(value)) => {
+                                bytes += payload_len(&value);
+                                batch.push(value);
+                            }
+                            Ok(None) => break,
+                            Err(e) => return e,
+                        }
+                    }
+                    self.dispatch(&batch);
+                    batch.clear();
+                }
                 Ok(None) => {}
                 Err(e) => return e,
             }
         }
     }
 
-    /// Hands one pushed value to the listeners it concerns.
-    fn dispatch(&self, value: &Value) {
-        let Value::Array(items) = value else {
-            return;
-        };
-        let bulk = |i: usize| match items.get(i) {
-            Some(Value::Bulk(b)) => Some(b.as_slice()),
-            _ => None,
-        };
+    /// Hands pushed values to the listeners they concern, in order. A run of messages on one
+    /// topic goes to each of its listeners in one delivery (one write per client socket instead
+    /// of one per message).
+    fn dispatch(&self, values: &[Value]) {
         let mut state = self.lock();
-        let stale = |state: &State, kind: Kind, topic: &[u8]| {
-            state.draining.contains_key(&(kind, topic.to_vec()))
-        };
-        match (bulk(0), items.len()) {
-            (Some(b"message"), 3) => {
-                if let (Some(channel), Some(payload)) = (bulk(1), bulk(2)) {
-                    if stale(&state, Kind::Channel, channel) {
-                        return;
+        let mut run: Vec<Event<'_>> = Vec::new();
+        for value in values {
+            match parse_push(value) {
+                Push::Message(event) => {
+                    let (kind, topic) = event_topic(&event);
+                    if state.draining.contains_key(&(kind, topic.to_vec())) {
+                        continue; // published before the current subscription
                     }
-                    let event = Event::Message {
-                        kind: Kind::Channel,
-                        topic: channel,
-                        channel,
-                        payload,
-                    };
-                    deliver_all(&mut state, Kind::Channel, channel, &event);
-                }
-            }
-            (Some(b"pmessage"), 4) => {
-                if let (Some(pattern), Some(channel), Some(payload)) = (bulk(1), bulk(2), bulk(3)) {
-                    if stale(&state, Kind::Pattern, pattern) {
-                        return;
+                    if run
+                        .first()
+                        .is_some_and(|first| event_topic(first) != (kind, topic))
+                    {
+                        deliver_run(&mut state, &mut run);
                     }
-                    let event = Event::Message {
-                        kind: Kind::Pattern,
-                        topic: pattern,
-                        channel,
-                        payload,
-                    };
-                    deliver_all(&mut state, Kind::Pattern, pattern, &event);
+                    run.push(event);
                 }
-            }
-            (Some(confirm @ (b"subscribe" | b"psubscribe")), 3) => {
-                let kind = if confirm == b"subscribe" {
-                    Kind::Channel
-                } else {
-                    Kind::Pattern
-                };
-                if let Some(topic) = bulk(1) {
-                    if stale(&state, kind, topic) {
-                        return;
+                Push::Subscribed(kind, topic) => {
+                    deliver_run(&mut state, &mut run);
+                    if state.draining.contains_key(&(kind, topic.to_vec())) {
+                        continue;
                     }
                     match state.topics.get_mut(&(kind, topic.to_vec())) {
                         Some(entry) if !entry.confirmed => entry.confirmed = true,
                         // Already confirmed: a late duplicate; nobody is waiting for it.
-                        _ => return,
+                        _ => continue,
                     }
-                    deliver_all(&mut state, kind, topic, &Event::Subscribed { kind, topic });
+                    deliver_all(
+                        &mut state,
+                        kind,
+                        topic,
+                        &[Event::Subscribed { kind, topic }],
+                    );
                 }
-            }
-            (Some(done @ (b"unsubscribe" | b"punsubscribe")), 3) => {
-                let kind = if done == b"unsubscribe" {
-                    Kind::Channel
-                } else {
-                    Kind::Pattern
-                };
-                if let Some(topic) = bulk(1) {
+                Push::Unsubscribed(kind, topic) => {
+                    deliver_run(&mut state, &mut run);
                     let key = (kind, topic.to_vec());
                     if let Some(count) = state.draining.get_mut(&key) {
                         *count -= 1;
@@ -413,9 +411,10 @@ impl Hub {
                         }
                     }
                 }
+                Push::Other => {}
             }
-            _ => {}
         }
+        deliver_run(&mut state, &mut run);
     }
 
     /// The connection is gone: nothing is confirmed any more, and every listener is told.
@@ -431,26 +430,101 @@ impl Hub {
                 &mut state,
                 kind,
                 &topic,
-                &Event::Lost {
+                &[Event::Lost {
                     kind,
                     topic: &topic,
-                },
+                }],
             );
         }
     }
 }
 
-/// Delivers `event` to every listener of a topic, forgetting those that are gone (a topic left
-/// without listeners is unsubscribed).
-fn deliver_all(state: &mut State, kind: Kind, topic: &[u8], event: &Event<'_>) {
+/// Delivers `events` (all of one topic) to every listener of that topic, forgetting those that
+/// are gone (a topic left without listeners is unsubscribed).
+fn deliver_all(state: &mut State, kind: Kind, topic: &[u8], events: &[Event<'_>]) {
     let key = (kind, topic.to_vec());
     let Some(entry) = state.topics.get_mut(&key) else {
         return;
     };
-    entry.listeners.retain(|l| l.deliver(event));
+    entry.listeners.retain(|l| l.deliver_batch(events));
     if entry.listeners.is_empty() {
         state.topics.remove(&key);
         unsubscribe(state, kind, topic.to_vec());
+    }
+}
+
+/// Delivers a run of messages of one topic, and empties it.
+fn deliver_run(state: &mut State, run: &mut Vec<Event<'_>>) {
+    if let Some(first) = run.first() {
+        let (kind, topic) = event_topic(first);
+        deliver_all(state, kind, topic, run);
+    }
+    run.clear();
+}
+
+/// The topic an event belongs to.
+fn event_topic<'a>(event: &Event<'a>) -> (Kind, &'a [u8]) {
+    match *event {
+        Event::Subscribed { kind, topic }
+        | Event::Message { kind, topic, .. }
+        | Event::Lost { kind, topic } => (kind, topic),
+    }
+}
+
+/// The bytes of the strings in a pushed value (what delivering it copies).
+fn payload_len(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Bulk(b) => b.len(),
+                _ => 0,
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// What Redis pushes on a subscribed connection.
+enum Push<'a> {
+    /// `message channel payload` or `pmessage pattern channel payload`.
+    Message(Event<'a>),
+    /// `subscribe topic n` or `psubscribe topic n`.
+    Subscribed(Kind, &'a [u8]),
+    /// `unsubscribe topic n` or `punsubscribe topic n`.
+    Unsubscribed(Kind, &'a [u8]),
+    /// Anything else (nothing else is expected).
+    Other,
+}
+
+fn parse_push(value: &Value) -> Push<'_> {
+    let Value::Array(items) = value else {
+        return Push::Other;
+    };
+    let bulk = |i: usize| match items.get(i) {
+        Some(Value::Bulk(b)) => Some(b.as_slice()),
+        _ => None,
+    };
+    match (bulk(0), bulk(1), bulk(2), bulk(3), items.len()) {
+        (Some(b"message"), Some(channel), Some(payload), _, 3) => Push::Message(Event::Message {
+            kind: Kind::Channel,
+            topic: channel,
+            channel,
+            payload,
+        }),
+        (Some(b"pmessage"), Some(pattern), Some(channel), Some(payload), 4) => {
+            Push::Message(Event::Message {
+                kind: Kind::Pattern,
+                topic: pattern,
+                channel,
+                payload,
+            })
+        }
+        (Some(b"subscribe"), Some(topic), _, _, 3) => Push::Subscribed(Kind::Channel, topic),
+        (Some(b"psubscribe"), Some(topic), _, _, 3) => Push::Subscribed(Kind::Pattern, topic),
+        (Some(b"unsubscribe"), Some(topic), _, _, 3) => Push::Unsubscribed(Kind::Channel, topic),
+        (Some(b"punsubscribe"), Some(topic), _, _, 3) => Push::Unsubscribed(Kind::Pattern, topic),
+        _ => Push::Other,
     }
 }
 

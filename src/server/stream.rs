@@ -123,16 +123,21 @@ impl Outbox {
     /// Sends one message in the stream's framing (a chunk or a frame); false when gone.
     pub fn send_message(&self, payload: &[u8]) -> bool {
         let mut framed = Vec::with_capacity(payload.len() + 16);
+        self.frame_into(&mut framed, payload);
+        self.send_raw(&framed)
+    }
+
+    /// Appends one message in the stream's framing to `out`.
+    fn frame_into(&self, out: &mut Vec<u8>, payload: &[u8]) {
         match self.transport {
             Transport::Chunked => {
-                framed.extend_from_slice(format!("{:x}\r\n", payload.len()).as_bytes());
-                framed.extend_from_slice(payload);
-                framed.extend_from_slice(b"\r\n");
+                out.extend_from_slice(format!("{:x}\r\n", payload.len()).as_bytes());
+                out.extend_from_slice(payload);
+                out.extend_from_slice(b"\r\n");
             }
-            Transport::WebSocketText => frame::write(&mut framed, Opcode::Text, payload),
-            Transport::WebSocketBinary => frame::write(&mut framed, Opcode::Binary, payload),
+            Transport::WebSocketText => frame::write(out, Opcode::Text, payload),
+            Transport::WebSocketBinary => frame::write(out, Opcode::Binary, payload),
         }
-        self.send_raw(&framed)
     }
 
     /// Writes what the client did not take before; `Ok(true)` when nothing is left.
@@ -179,20 +184,10 @@ impl Outbox {
         let _ = state.socket.shutdown(Shutdown::Both);
     }
 
-    /// Appends `bytes` and writes as much as the client takes now.
+    /// Appends `bytes` and writes as much as the client takes now. A client that leaves more
+    /// than `max_pending` bytes unread is cut.
     fn push(&self, state: &mut State, bytes: &[u8]) -> bool {
         if state.gone {
-            return false;
-        }
-        let waiting = state.pending.len() - state.pos;
-        if waiting.saturating_add(bytes.len()) > self.max_pending {
-            state.gone = true;
-            let _ = state.socket.shutdown(Shutdown::Both);
-            Metrics::add(&self.metrics.stream_overflows, 1);
-            log::debug(format_args!(
-                "stream {}: the client fell {} bytes behind (--max-stream-buffer {}); disconnected",
-                self.id, waiting, self.max_pending
-            ));
             return false;
         }
         if state.pos == state.pending.len() {
@@ -200,13 +195,39 @@ impl Outbox {
             state.pos = 0;
         }
         state.pending.extend_from_slice(bytes);
-        match write_pending(state, &self.metrics) {
-            Ok(_) => true,
-            Err(_) => {
-                state.gone = true;
-                false
+        if write_pending(state, &self.metrics).is_err() {
+            state.gone = true;
+            return false;
+        }
+        let waiting = state.pending.len() - state.pos;
+        if waiting > self.max_pending {
+            state.gone = true;
+            state.pending = Vec::new();
+            state.pos = 0;
+            let _ = state.socket.shutdown(Shutdown::Both);
+            Metrics::add(&self.metrics.stream_overflows, 1);
+            log::debug(format_args!(
+                "stream {}: the client left {waiting} bytes unread (--max-stream-buffer {}); disconnected",
+                self.id, self.max_pending
+            ));
+            return false;
+        }
+        true
+    }
+
+    /// Remembers a confirmed topic; the number of topics confirmed so far.
+    fn note_confirmation(&self, event: &Event<'_>) -> usize {
+        let mut state = self.lock();
+        if let Event::Subscribed { kind, topic } = *event {
+            if !state
+                .confirmed
+                .iter()
+                .any(|(k, t)| *k == kind && t == topic)
+            {
+                state.confirmed.push((kind, topic.to_vec()));
             }
         }
+        state.confirmed.len()
     }
 
     /// The event as webdis writes it: `["message", channel, payload]` under the command name, or
@@ -268,20 +289,22 @@ impl Listener for Outbox {
         self.id
     }
 
+    fn deliver_batch(&self, events: &[Event<'_>]) -> bool {
+        let mut framed = Vec::new();
+        for event in events {
+            let confirmed = self.note_confirmation(event);
+            self.frame_into(&mut framed, &self.render_event(event, confirmed));
+        }
+        let messages = events
+            .iter()
+            .filter(|e| matches!(e, Event::Message { .. }))
+            .count();
+        Metrics::add(&self.metrics.stream_messages, messages as u64);
+        self.send_raw(&framed)
+    }
+
     fn deliver(&self, event: &Event<'_>) -> bool {
-        let confirmed = {
-            let mut state = self.lock();
-            if let Event::Subscribed { kind, topic } = *event {
-                if !state
-                    .confirmed
-                    .iter()
-                    .any(|(k, t)| *k == kind && t == topic)
-                {
-                    state.confirmed.push((kind, topic.to_vec()));
-                }
-            }
-            state.confirmed.len()
-        };
+        let confirmed = self.note_confirmation(event);
         let payload = self.render_event(event, confirmed);
         if matches!(event, Event::Message { .. }) {
             Metrics::add(&self.metrics.stream_messages, 1);
