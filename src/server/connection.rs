@@ -53,6 +53,11 @@ pub struct Connection {
     /// (a "lingering close", so that unread bytes do not make the kernel reset the connection
     /// before the client has read our last response).
     pub linger_until: Option<Instant>,
+    /// No byte has arrived yet: the poll loop keeps it in the hot lane for a while and rereads
+    /// it after a pause that grows with `empty_reads` (see `poll::FRESH_WINDOW`).
+    pub fresh: bool,
+    /// Reads that found nothing while the connection was fresh.
+    pub empty_reads: u32,
 }
 
 /// What [`Connection::flush`] achieved.
@@ -85,6 +90,8 @@ impl Connection {
             out_pos: 0,
             close_after_flush: false,
             linger_until: None,
+            fresh: true,
+            empty_reads: 0,
         }
     }
 
