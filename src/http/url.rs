@@ -82,18 +82,17 @@ const fn special_table(bytes: &[u8]) -> [bool; 256] {
 /// byte and (when `special` marks it) `+` into a space. Returns the decoded bytes and how many
 /// input bytes were used; the separator that stopped it is not used.
 ///
-/// Runs of ordinary bytes are copied whole, and each byte is looked at once, in a table: decoding
-/// byte by byte was 62 % of a form POST's instructions (measured with callgrind).
+/// Runs of ordinary bytes are copied whole (see [`ordinary_run`]): decoding byte by byte was 62 %
+/// of a form POST's instructions (measured with callgrind). The output grows as the runs are
+/// copied, so a name or value without escapes costs one allocation of its exact size; reserving
+/// the whole rest of the body for each of them cost a tenth of a form POST's instructions in
+/// `malloc` and `free`.
 fn decode_until(input: &[u8], special: &[bool; 256]) -> Result<(Vec<u8>, usize), UrlError> {
-    // The output is never longer than the input, so one allocation suffices.
-    let mut out = Vec::with_capacity(input.len());
+    let mut out = Vec::new();
     let mut pos = 0;
     loop {
         let rest = input.get(pos..).unwrap_or_default();
-        let run = rest
-            .iter()
-            .position(|&b| special[usize::from(b)])
-            .unwrap_or(rest.len());
+        let run = ordinary_run(rest, special);
         out.extend_from_slice(rest.get(..run).unwrap_or_default());
         pos += run;
         match input.get(pos) {
@@ -114,6 +113,39 @@ fn decode_until(input: &[u8], special: &[bool; 256]) -> Result<(Vec<u8>, usize),
             }
         }
     }
+}
+
+/// How many bytes at the start of `input` `special` does not mark.
+///
+/// Blocks of 16 bytes holding none of the form's special bytes (`% + & =`, which include those
+/// of every table) are skipped first: comparing a block with four constants compiles to a few
+/// vector instructions, where the table lookup costs about six instructions per byte (callgrind:
+/// half of a form POST's instructions). The block that holds one, and the tail, are looked up
+/// byte by byte.
+fn ordinary_run(input: &[u8], special: &[bool; 256]) -> usize {
+    let clear = input
+        .chunks_exact(16)
+        .take_while(|block| !has_form_special(block))
+        .count();
+    let skipped = clear * 16;
+    let rest = input.get(skipped..).unwrap_or_default();
+    skipped
+        + rest
+            .iter()
+            .position(|&b| special[usize::from(b)])
+            .unwrap_or(rest.len())
+}
+
+/// Whether `block` holds a byte of [`FORM_SPECIAL`]. Written as an OR of comparisons over the
+/// whole block, with no early exit, so that it compiles to vector compares (checked in the
+/// assembly); a table lookup or a short-circuiting `any` stays byte by byte.
+fn has_form_special(block: &[u8]) -> bool {
+    let mut found = 0u8;
+    for &b in block {
+        found |=
+            u8::from(b == b'%') | u8::from(b == b'+') | u8::from(b == b'&') | u8::from(b == b'=');
+    }
+    found != 0
 }
 
 /// Splits an `application/x-www-form-urlencoded` body into decoded `(name, value)` pairs, in
@@ -334,6 +366,46 @@ mod tests {
             return Err(UrlError::EmptyBody);
         }
         Ok(pairs)
+    }
+
+    #[test]
+    fn block_check_matches_the_tables_it_stands_for() {
+        for b in 0..=255u8 {
+            let i = usize::from(b);
+            let mut block = [b'a'; 16];
+            block[i % 16] = b;
+            assert_eq!(has_form_special(&block), FORM_SPECIAL[i], "byte {b}");
+            assert!(
+                FORM_SPECIAL[i] || !PLUS_SPECIAL[i] && !PATH_SPECIAL[i],
+                "byte {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn ordinary_run_stops_at_the_first_special_byte_across_blocks() {
+        let (mut rng, seed) = Rng::from_env(0x5EED_B10C);
+        for _ in 0..Rng::iterations(5_000) {
+            // Long runs with a rare special byte: every block position is reached.
+            let len = rng.below(80);
+            let input: Vec<u8> = (0..len)
+                .map(|_| match rng.below(40) {
+                    0 => b"%+&="[rng.below(4)],
+                    _ => b"aZ09\x00\xff "[rng.below(7)],
+                })
+                .collect();
+            for table in [&FORM_SPECIAL, &PLUS_SPECIAL, &PATH_SPECIAL] {
+                let want = input
+                    .iter()
+                    .position(|&b| table[usize::from(b)])
+                    .unwrap_or(input.len());
+                assert_eq!(
+                    ordinary_run(&input, table),
+                    want,
+                    "seed {seed}, input {input:?}"
+                );
+            }
+        }
     }
 
     #[test]
