@@ -41,8 +41,9 @@ pub fn post(req: &Request) -> Result<Step<'_>, Error> {
     let mut args = Vec::with_capacity(1 + 2 * pairs.len());
     args.push(Cow::Borrowed(&b"MSET"[..]));
     for (key, value) in pairs {
-        args.push(Cow::Owned(key));
-        args.push(Cow::Owned(value));
+        // Borrowed from the body unless the form escaped them: the values are not copied.
+        args.push(key);
+        args.push(value);
     }
     Ok(Step::Call(Call {
         db: None,

@@ -61,6 +61,11 @@ pub struct Connection {
     pub outbox: Option<Arc<Outbox>>,
     /// Set once the connection speaks WebSocket: `buf` holds frames, not HTTP requests.
     pub websocket: Option<Box<WebSocket>>,
+    /// No byte has arrived yet: the poll loop keeps it in the hot lane for a while and rereads
+    /// it after a pause that grows with `empty_reads` (see `poll::FRESH_WINDOW`).
+    pub fresh: bool,
+    /// Reads that found nothing while the connection was fresh.
+    pub empty_reads: u32,
 }
 
 /// What [`Connection::flush`] achieved.
@@ -95,6 +100,8 @@ impl Connection {
             linger_until: None,
             outbox: None,
             websocket: None,
+            fresh: true,
+            empty_reads: 0,
         }
     }
 

@@ -13,6 +13,10 @@
 //!   active connections, 1,000 idle keep-alive connections cost a few percent of a core, and the
 //!   quiet reads never come in a burst; the price is that a request on a connection quiet among
 //!   1,000 others waits up to 100 ms to be noticed (std has no epoll to say which is readable);
+//! * a connection that has sent nothing since it was accepted stays hot for [`FRESH_WINDOW`],
+//!   but is reread after a pause growing from [`FRESH_MIN_PAUSE`] to [`MAX_NAP`]: a burst of new
+//!   connections is served within a millisecond of each request's arrival without costing a
+//!   read per connection per pass;
 //! * when a pass finds nothing to do, the loop sleeps [`MIN_NAP`], doubling up to [`MAX_NAP`];
 //!   any progress resets the nap, so a request on a quiet gateway waits about a millisecond.
 //!
@@ -52,6 +56,17 @@ pub const MIN_SCAN_INTERVAL: Duration = Duration::from_millis(1);
 pub const MIN_NAP: Duration = Duration::from_micros(20);
 /// Longest sleep between passes.
 pub const MAX_NAP: Duration = Duration::from_millis(1);
+/// A connection that has sent nothing since it was accepted stays in the hot lane this long.
+///
+/// A client usually sends its request right after connecting, but not always at once: `ab -c
+/// 1000` opens all its connections before it writes the first request, so each waits tens of
+/// milliseconds. Moved to the quiet lane after [`HOT_WINDOW`] like an idle keep-alive
+/// connection, such a request waited up to the quiet interval (100 ms among 1,000) to be seen.
+pub const FRESH_WINDOW: Duration = Duration::from_millis(250);
+/// First pause before reading again a fresh connection that had nothing to read; it doubles
+/// up to [`MAX_NAP`] while the connection stays silent, so a thousand connections waiting for
+/// their first request cost at most one read each per millisecond, not one each per pass.
+pub const FRESH_MIN_PAUSE: Duration = Duration::from_micros(50);
 /// How long a closing connection is drained before it is closed for good.
 pub const LINGER: Duration = Duration::from_secs(2);
 /// Pause after an accept error such as EMFILE, so that the loop does not spin on it.
@@ -431,9 +446,14 @@ fn visit(conn: &mut Connection, scratch: &mut [u8], shared: &Shared, pass: &Pass
                 conn.last_activity = now;
                 conn.next_check = now;
                 conn.unparsed = true;
+                conn.fresh = false;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 conn.next_check = now;
+                if conn.fresh {
+                    conn.next_check = now + fresh_pause(conn.empty_reads);
+                    conn.empty_reads = conn.empty_reads.saturating_add(1);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return Verdict::close(),
@@ -626,6 +646,8 @@ struct Pass {
     now: Instant,
     /// Activity after this makes a connection hot (read every pass).
     hot_after: Option<Instant>,
+    /// A connection accepted after this that has sent nothing yet is hot too.
+    fresh_after: Option<Instant>,
     idle_before: Option<Instant>,
     header_before: Option<Instant>,
     body_before: Option<Instant>,
@@ -637,6 +659,7 @@ impl Pass {
         Pass {
             now,
             hot_after: now.checked_sub(HOT_WINDOW),
+            fresh_after: now.checked_sub(FRESH_WINDOW),
             idle_before: now.checked_sub(cfg.idle_timeout),
             header_before: now.checked_sub(cfg.header_timeout),
             body_before: now.checked_sub(cfg.body_timeout),
@@ -644,10 +667,14 @@ impl Pass {
         }
     }
 
-    /// Whether a connection belongs in the hot lane: active in the last [`HOT_WINDOW`], or
-    /// holding bytes not yet parsed.
+    /// Whether a connection belongs in the hot lane: active in the last [`HOT_WINDOW`],
+    /// accepted in the last [`FRESH_WINDOW`] and silent since, or holding bytes not yet parsed.
     fn is_hot(&self, conn: &Connection) -> bool {
-        conn.unparsed
+        (conn.fresh
+            && self
+                .fresh_after
+                .map_or(true, |after| conn.last_activity > after))
+            || conn.unparsed
             || self
                 .hot_after
                 .map_or(true, |after| conn.last_activity > after)
@@ -676,6 +703,14 @@ fn linger(conn: &mut Connection, scratch: &mut [u8], now: Instant, until: Instan
         }
         Err(_) => Verdict::close(),
     }
+}
+
+/// The pause before reading again a fresh connection (nothing received yet) whose last
+/// `empty_reads` reads found nothing: [`FRESH_MIN_PAUSE`] doubling up to [`MAX_NAP`].
+fn fresh_pause(empty_reads: u32) -> Duration {
+    FRESH_MIN_PAUSE
+        .saturating_mul(1 << empty_reads.min(16))
+        .min(MAX_NAP)
 }
 
 /// The interval at which quiet connections are read: the read budget spread over all of them.
@@ -733,5 +768,13 @@ mod tests {
         assert_eq!(quiet_interval(0), MIN_SCAN_INTERVAL);
         assert_eq!(quiet_interval(10), MIN_SCAN_INTERVAL);
         assert_eq!(quiet_interval(1000), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn fresh_pause_doubles_up_to_the_longest_nap() {
+        assert_eq!(fresh_pause(0), FRESH_MIN_PAUSE);
+        assert_eq!(fresh_pause(1), FRESH_MIN_PAUSE * 2);
+        assert_eq!(fresh_pause(40), MAX_NAP);
+        assert_eq!(fresh_pause(u32::MAX), MAX_NAP);
     }
 }
