@@ -381,10 +381,11 @@ where
     cfg.redis.password = env("REDIS_PASSWORD").filter(|p| !p.is_empty());
     // A webdis.json comes first, so that the environment and flags can override what it says.
     if let Some(path) = webdis_config_path(&args, env) {
-        let text = std::fs::read(&path).map_err(|e| ArgError::WebdisConfig {
-            path: path.clone(),
-            error: e.to_string(),
-        })?;
+        let text =
+            read_bounded(&path, crate::json::MAX_BYTES).map_err(|e| ArgError::WebdisConfig {
+                path: path.clone(),
+                error: e.to_string(),
+            })?;
         webdis::config::apply(&text, &mut cfg, env)
             .map_err(|error| ArgError::WebdisConfig { path, error })?;
     }
@@ -461,6 +462,23 @@ where
         return Ok(Command::PrintConfig(Box::new(cfg)));
     }
     Ok(Command::Run(Box::new(cfg)))
+}
+
+/// Reads a file of at most `max` bytes (a larger one is an error, found without reading it all).
+fn read_bounded(path: &str, max: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut text = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    std::fs::File::open(path)?
+        .take(limit)
+        .read_to_end(&mut text)?;
+    if text.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(text)
 }
 
 /// The `--webdis-config` file named on the command line (last one wins) or in the environment.

@@ -1071,3 +1071,112 @@ fn last_subscriber_leaving_unsubscribes_in_redis() {
         "nobody listens any more"
     );
 }
+
+/// `VmHWM` (the peak resident size) of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+#[test]
+fn answers_pipelined_before_a_subscription_are_not_lost() {
+    let (_redis, gateway, _admin) = setup(&[]);
+    let mut stream = connect(gateway.addr());
+    let mut bytes = format_request("GET", "/SET/k1/v1", &[], b"");
+    bytes.extend(format_request("GET", "/GET/k1", &[], b""));
+    bytes.extend(format_request("GET", "/SUBSCRIBE/after", &[], b""));
+    send(&mut stream, &bytes);
+    let set = read_response(&mut stream).expect("the SET answer");
+    assert_eq!(set.body, br#"{"SET":[true,"OK"]}"#, "{set:?}");
+    let get = read_response(&mut stream).expect("the GET answer");
+    assert_eq!(get.body, br#"{"GET":"v1"}"#, "{get:?}");
+    let head = read_head_response(&mut stream).expect("the subscription's head");
+    expect_status(&head, 200);
+    assert_eq!(
+        head.header("Transfer-Encoding"),
+        Some("chunked"),
+        "{head:?}"
+    );
+}
+
+#[test]
+fn names_longer_than_the_limit_are_refused() {
+    let (_redis, gateway, _admin) = setup(&[]);
+    let long = "c".repeat(1025);
+    let response = request(
+        gateway.addr(),
+        "GET",
+        &format!("/SUBSCRIBE/{long}"),
+        &[],
+        b"",
+    );
+    expect_status(&response, 400);
+    assert!(response.text().contains("1024"), "{response:?}");
+    let ok = "c".repeat(1024);
+    let mut sub = Subscriber::open(gateway.addr(), &format!("/SUBSCRIBE/{ok}"));
+    sub.expect_chunk(&subscribed_chunk(&ok, 1));
+}
+
+#[test]
+fn a_huge_message_to_many_subscribers_keeps_memory_bounded() {
+    let _heavy = heavy();
+    let (redis, gateway, admin) = setup(&[]);
+    let addr = gateway.addr();
+    // 100 subscribers that leave as soon as the message is out: each had a copy of it rendered
+    // (a 5 MB payload of control bytes is 30 MB of escaped JSON); peak RSS reached 1.5 GB.
+    let subscribers = open_many(addr, "/SUBSCRIBE/big", 100, &subscribed_chunk("big", 1));
+    let payload = vec![1u8; 5_000_000];
+    Publisher::connect(&redis).publish("big", &payload);
+    drop(subscribers);
+    wait_webdis_ready(addr);
+    wait_metric(admin, "redis_gateway_pubsub_subscriptions", 0.0);
+    let peak = peak_rss_kib(gateway.pid());
+    println!(
+        "peak RSS after a 5 MB message to 100 subscribers: {} MiB",
+        peak / 1024
+    );
+    assert!(
+        peak < 200 * 1024,
+        "peak RSS {} MiB: a message must be rendered once, and no stream may hold more than \
+         --max-stream-buffer",
+        peak / 1024
+    );
+}
+
+#[test]
+fn a_stalled_redis_never_holds_the_poll_loop() {
+    let _heavy = heavy();
+    // A long Redis timeout: if anything on the poll loop waited for Redis, it would wait this long.
+    let (redis, gateway, _admin) = setup(&["--redis-timeout", "30s"]);
+    let addr = gateway.addr();
+    let mut first = Subscriber::open(addr, "/SUBSCRIBE/stall-0");
+    first.expect_chunk(&subscribed_chunk("stall-0", 1));
+    redis.stop_signal("STOP");
+    // New subscriptions queue SUBSCRIBE commands that Redis does not read…
+    let name = "n".repeat(1000);
+    let mut others: Vec<TcpStream> = (0..40)
+        .map(|i| Subscriber::request(addr, &format!("/SUBSCRIBE/{name}{i}")))
+        .collect();
+    for other in &mut others {
+        // The head comes at once; the confirmation only when Redis answers.
+        let head = read_head_response(other).expect("a subscription's head");
+        expect_status(&head, 200);
+    }
+    // …and a subscriber that leaves queues an UNSUBSCRIBE.
+    drop(first);
+    let started = Instant::now();
+    let response = try_request(addr, "OPTIONS", "/", &[], b"");
+    let took = started.elapsed();
+    redis.stop_signal("CONT");
+    let response = response.expect("OPTIONS / while Redis is stopped");
+    expect_status(&response, 200);
+    assert!(
+        took < Duration::from_secs(10),
+        "OPTIONS / (no Redis needed) waited {took:?} while Redis was stopped"
+    );
+    others.clear();
+}

@@ -989,3 +989,18 @@ fn a_drain_ends_streams_cleanly() {
         "the reason phrase of 202:\n{shutdown:?}"
     );
 }
+
+#[test]
+fn an_answer_pipelined_before_the_handshake_comes_first() {
+    let (_redis, gateway) = setup(&[]);
+    let mut stream = connect(gateway.addr());
+    let mut bytes = format_request("GET", "/SET/before/1", &[], b"");
+    bytes.extend(ws_client::upgrade_request("/.json", "13", ws_client::KEY));
+    send(&mut stream, &bytes);
+    let set = read_response(&mut stream).expect("the SET answer");
+    assert_eq!(set.body, br#"{"SET":[true,"OK"]}"#, "{set:?}");
+    let head = ws_client::read_head(&mut stream);
+    assert_eq!(head, ws_client::switching_protocols());
+    let mut ws = ws_client::WsClient::from_stream(stream);
+    assert_eq!(ws.command(r#"["GET","before"]"#), r#"{"GET":"1"}"#);
+}

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use super::{Call, Error, Reader, Step};
 use crate::http::response::Response;
 use crate::http::{url, Method, Request, Version};
-use crate::redis::subscriber::Kind;
+use crate::redis::subscriber::{Kind, MAX_TOPIC_BYTES};
 use crate::resp::Value;
 use crate::webdis::command::{self, Format};
 use crate::webdis::format::Render;
@@ -210,6 +210,11 @@ fn route<'r>(req: &'r Request, settings: &Settings, peer: IpAddr) -> Result<Step
             return Err(Error::BadRequest(
                 "name at least one channel: /SUBSCRIBE/channel".into(),
             ));
+        }
+        if topics.iter().any(|t| t.len() > MAX_TOPIC_BYTES) {
+            return Err(Error::BadRequest(format!(
+                "a channel or pattern name has at most {MAX_TOPIC_BYTES} bytes"
+            )));
         }
         let render = render_options(name, cmd.format, head.query())?;
         return Ok(Step::Subscribe(Subscribe {

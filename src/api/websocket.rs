@@ -15,7 +15,7 @@
 use std::net::IpAddr;
 
 use crate::json;
-use crate::redis::subscriber::Kind;
+use crate::redis::subscriber::{Kind, MAX_TOPIC_BYTES};
 use crate::resp::{self, Value};
 use crate::webdis::command::Format;
 use crate::webdis::format::Render;
@@ -59,6 +59,10 @@ pub fn plan(payload: &[u8], raw: bool, settings: &Settings, peer: IpAddr, max: u
         let topics: Vec<Vec<u8>> = args.into_iter().skip(1).collect();
         if topics.is_empty() {
             return Step::Answer(error(raw, 400, "name at least one channel"));
+        }
+        if topics.iter().any(|t| t.len() > MAX_TOPIC_BYTES) {
+            let text = format!("a channel or pattern name has at most {MAX_TOPIC_BYTES} bytes");
+            return Step::Answer(error(raw, 400, &text));
         }
         return Step::Subscribe(kind, topics);
     }

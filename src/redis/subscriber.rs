@@ -4,9 +4,13 @@
 //!
 //! ```text
 //!   clients' streams ◄── deliver ── redis-pubsub thread ◄── message ch payload ── Redis
-//!        │                               ▲ reads (blocking, short timeout)
-//!        └── Hub::subscribe / leave ─────┴─► SUBSCRIBE / UNSUBSCRIBE written on the same socket
+//!        │                               │ reads (10 ms timeout), then writes what is queued
+//!        └── Hub::subscribe / leave ─► queue of SUBSCRIBE / UNSUBSCRIBE ──► the same socket
 //! ```
+//!
+//! Only the `redis-pubsub` thread touches the Redis socket, and never while it holds the hub's
+//! lock: workers and the poll loop only queue commands, so a stalled Redis can never hold them.
+//! Messages are delivered outside the lock too, from a snapshot of each topic's listeners.
 //!
 //! However many clients listen, Redis sees one connection: the first listener of a channel makes
 //! the hub send `SUBSCRIBE`, the last one to leave makes it send `UNSUBSCRIBE`. The thread and the
@@ -33,8 +37,18 @@ use crate::config::Config;
 use crate::log;
 use crate::resp::{self, Value};
 
-/// How long the thread waits for a pushed message before it looks at its state again.
-pub const READ_WAIT: Duration = Duration::from_millis(100);
+/// How long the thread waits for a pushed message before it writes the queued commands and
+/// looks at its state again: the longest a new subscription waits to be sent.
+pub const READ_WAIT: Duration = Duration::from_millis(10);
+/// Longest channel or pattern name; longer → 400. Each name is kept by the hub and echoed by
+/// Redis in every confirmation.
+pub const MAX_TOPIC_BYTES: usize = 1024;
+/// Most bytes of commands queued for the subscribed connection; beyond, a new subscription is
+/// refused (503) until Redis has taken them.
+pub const MAX_QUEUED_COMMAND_BYTES: usize = 4 * 1024 * 1024;
+/// Most queued bytes written in one go, so that Redis's confirmations are read in between (Redis
+/// disconnects a subscriber whose unread replies pass its output buffer limit).
+pub const MAX_WRITE_CHUNK: usize = 64 * 1024;
 /// Most pushed values (already read from Redis) delivered together.
 pub const MAX_FANOUT_BATCH: usize = 256;
 /// Most payload bytes delivered together (a batch stops growing past this).
@@ -99,12 +113,29 @@ pub enum Event<'a> {
 pub trait Listener: Send + Sync + fmt::Debug {
     /// A number no other live listener has.
     fn id(&self) -> u64;
-    /// Takes one event without blocking; false when the listener is gone (its client left or
-    /// could not keep up), so that the hub forgets it.
-    fn deliver(&self, event: &Event<'_>) -> bool;
-    /// Takes several events, in order; by default one by one.
-    fn deliver_batch(&self, events: &[Event<'_>]) -> bool {
-        events.iter().all(|event| self.deliver(event))
+    /// Takes events of one topic, in order, without blocking; false when the listener is gone
+    /// (its client left or could not keep up), so that the hub forgets it. Listeners that write
+    /// the same bytes for the same events may share them through `cache`, so that a message is
+    /// rendered once, not once per listener.
+    fn deliver(&self, events: &[Event<'_>], cache: &mut FrameCache) -> bool;
+}
+
+/// Bytes rendered for one delivery, shared by the listeners that write alike (see
+/// [`Listener::deliver`]); it lives for one delivery to one topic.
+#[derive(Debug, Default)]
+pub struct FrameCache {
+    entries: Vec<(String, Arc<Vec<u8>>)>,
+}
+
+impl FrameCache {
+    /// The bytes stored under `key`, or those `render` makes (then stored).
+    pub fn get_or_render(&mut self, key: &str, render: impl FnOnce() -> Vec<u8>) -> Arc<Vec<u8>> {
+        if let Some((_, bytes)) = self.entries.iter().find(|(k, _)| k == key) {
+            return Arc::clone(bytes);
+        }
+        let bytes = Arc::new(render());
+        self.entries.push((key.to_string(), Arc::clone(&bytes)));
+        bytes
     }
 }
 
@@ -121,15 +152,18 @@ pub struct Hub {
 #[derive(Debug, Default)]
 struct State {
     topics: HashMap<(Kind, Vec<u8>), Topic>,
-    /// Topics with an `UNSUBSCRIBE` sent on the current connection and not yet confirmed, and
+    /// Topics with an `UNSUBSCRIBE` queued on the current connection and not yet confirmed, and
     /// how many. Until Redis confirms it, what arrives for such a topic (messages, the
     /// confirmation of an earlier `SUBSCRIBE`) was published before a listener that joined
     /// since subscribed, and is not delivered.
     draining: HashMap<(Kind, Vec<u8>), usize>,
     /// Orders topics by first subscription, so that they are subscribed again in that order.
     next_seq: u64,
-    /// The writing half of the subscribed connection, while there is one.
-    writer: Option<TcpStream>,
+    /// Commands (RESP) for the subscribed connection, written by the thread.
+    queued: Vec<u8>,
+    /// A subscribed connection is up: commands are queued for it (otherwise the next connection
+    /// subscribes to every topic anyway).
+    connected: bool,
     closed: bool,
 }
 
@@ -160,11 +194,11 @@ impl Hub {
     }
 
     /// Adds `listener` to `topic`. It gets [`Event::Subscribed`] now if Redis already confirmed the
-    /// topic, or when it does.
+    /// topic (a repeated subscription is confirmed again, as Redis does), or when it does.
     ///
     /// # Errors
     ///
-    /// When the hub's thread cannot be started.
+    /// When the hub's thread cannot be started, or too many commands wait for Redis.
     pub fn subscribe(
         self: &Arc<Hub>,
         listener: Arc<dyn Listener>,
@@ -173,6 +207,11 @@ impl Hub {
     ) -> Result<(), Error> {
         self.start_thread()?;
         let mut state = self.lock();
+        if state.queued.len() > MAX_QUEUED_COMMAND_BYTES {
+            return Err(Error::Unavailable(
+                "too many subscriptions wait for redis; retry".into(),
+            ));
+        }
         let key = (kind, topic.to_vec());
         let is_new = !state.topics.contains_key(&key);
         let seq = state.next_seq;
@@ -183,15 +222,17 @@ impl Hub {
         });
         let already = entry.listeners.iter().any(|l| l.id() == listener.id());
         if entry.confirmed {
-            // Confirmed at once; a repeated subscription is confirmed again, as Redis does.
-            listener.deliver(&Event::Subscribed { kind, topic });
+            listener.deliver(
+                &[Event::Subscribed { kind, topic }],
+                &mut FrameCache::default(),
+            );
         }
         if already {
             return Ok(());
         }
         entry.listeners.push(listener);
         if is_new {
-            send(&mut state, kind.subscribe(), &[topic]);
+            queue(&mut state, kind.subscribe(), topic);
         }
         drop(state);
         self.wake.notify_all();
@@ -199,7 +240,7 @@ impl Hub {
     }
 
     /// Removes the listener `id` from every topic; a topic left without listeners is
-    /// unsubscribed in Redis.
+    /// unsubscribed in Redis. Never waits for Redis.
     pub fn leave(&self, id: u64) {
         let mut state = self.lock();
         let mut emptied = Vec::new();
@@ -272,9 +313,10 @@ impl Hub {
             }
             let conn = Conn::connect(&self.cfg.redis, &self.cfg).and_then(|conn| {
                 let writer = conn.writer()?;
+                writer.set_write_timeout(Some(self.cfg.redis_timeout))?;
                 Ok((conn, writer))
             });
-            let (mut conn, writer) = match conn {
+            let (mut conn, mut writer) = match conn {
                 Ok(pair) => pair,
                 Err(e) => {
                     if down_since.is_none() {
@@ -297,8 +339,8 @@ impl Hub {
                     since.elapsed().as_secs_f64()
                 ));
             }
-            self.resubscribe(writer);
-            let error = self.fan_out(&mut conn);
+            self.resubscribe();
+            let error = self.fan_out(&mut conn, &mut writer);
             if self.lock().closed {
                 return;
             }
@@ -311,12 +353,12 @@ impl Hub {
         }
     }
 
-    /// Installs the new connection's writer and subscribes to every topic on it, in the order
-    /// they were first subscribed (so confirmations come in that order).
-    fn resubscribe(&self, writer: TcpStream) {
-        let _ = writer.set_write_timeout(Some(self.cfg.redis_timeout));
+    /// Marks the new connection up and queues a subscription to every topic, in the order they
+    /// were first subscribed (so confirmations come in that order).
+    fn resubscribe(&self) {
         let mut state = self.lock();
-        state.writer = Some(writer);
+        state.connected = true;
+        state.queued.clear();
         state.draining.clear();
         let mut topics: Vec<(u64, Kind, Vec<u8>)> = state
             .topics
@@ -325,19 +367,30 @@ impl Hub {
             .collect();
         topics.sort_unstable_by_key(|(seq, _, _)| *seq);
         for (_, kind, topic) in topics {
-            send(&mut state, kind.subscribe(), &[topic.as_slice()]);
+            queue(&mut state, kind.subscribe(), &topic);
         }
     }
 
-    /// Reads pushed values until the connection fails or the hub closes; returns why it stopped.
-    fn fan_out(&self, conn: &mut Conn) -> Error {
+    /// Writes queued commands and reads pushed values until the connection fails or the hub
+    /// closes; returns why it stopped.
+    fn fan_out(&self, conn: &mut Conn, writer: &mut TcpStream) -> Error {
         if let Err(e) = conn.set_push_wait(READ_WAIT) {
             return e;
         }
         let mut batch = Vec::with_capacity(MAX_FANOUT_BATCH);
         loop {
-            if self.lock().closed {
-                return Error::Closed;
+            let chunk = {
+                let mut state = self.lock();
+                if state.closed {
+                    return Error::Closed;
+                }
+                let n = state.queued.len().min(MAX_WRITE_CHUNK);
+                state.queued.drain(..n).collect::<Vec<u8>>()
+            };
+            if !chunk.is_empty() {
+                if let Err(e) = writer.write_all(&chunk) {
+                    return Error::from(e);
+                }
             }
             match conn.next_push() {
                 Ok(Some(value)) => {
@@ -367,42 +420,40 @@ impl Hub {
     /// topic goes to each of its listeners in one delivery (one write per client socket instead
     /// of one per message).
     fn dispatch(&self, values: &[Value]) {
-        let mut state = self.lock();
         let mut run: Vec<Event<'_>> = Vec::new();
         for value in values {
             match parse_push(value) {
                 Push::Message(event) => {
                     let (kind, topic) = event_topic(&event);
-                    if state.draining.contains_key(&(kind, topic.to_vec())) {
+                    if self.lock().draining.contains_key(&(kind, topic.to_vec())) {
                         continue; // published before the current subscription
                     }
                     if run
                         .first()
                         .is_some_and(|first| event_topic(first) != (kind, topic))
                     {
-                        deliver_run(&mut state, &mut run);
+                        self.deliver_run(&mut run);
                     }
                     run.push(event);
                 }
                 Push::Subscribed(kind, topic) => {
-                    deliver_run(&mut state, &mut run);
-                    if state.draining.contains_key(&(kind, topic.to_vec())) {
-                        continue;
+                    self.deliver_run(&mut run);
+                    {
+                        let mut state = self.lock();
+                        if state.draining.contains_key(&(kind, topic.to_vec())) {
+                            continue;
+                        }
+                        match state.topics.get_mut(&(kind, topic.to_vec())) {
+                            Some(entry) if !entry.confirmed => entry.confirmed = true,
+                            // Already confirmed: a late duplicate; nobody is waiting for it.
+                            _ => continue,
+                        }
                     }
-                    match state.topics.get_mut(&(kind, topic.to_vec())) {
-                        Some(entry) if !entry.confirmed => entry.confirmed = true,
-                        // Already confirmed: a late duplicate; nobody is waiting for it.
-                        _ => continue,
-                    }
-                    deliver_all(
-                        &mut state,
-                        kind,
-                        topic,
-                        &[Event::Subscribed { kind, topic }],
-                    );
+                    self.deliver_to(kind, topic, &[Event::Subscribed { kind, topic }]);
                 }
                 Push::Unsubscribed(kind, topic) => {
-                    deliver_run(&mut state, &mut run);
+                    self.deliver_run(&mut run);
+                    let mut state = self.lock();
                     let key = (kind, topic.to_vec());
                     if let Some(count) = state.draining.get_mut(&key) {
                         *count -= 1;
@@ -414,20 +465,58 @@ impl Hub {
                 Push::Other => {}
             }
         }
-        deliver_run(&mut state, &mut run);
+        self.deliver_run(&mut run);
+    }
+
+    /// Delivers a run of messages of one topic, and empties it.
+    fn deliver_run(&self, run: &mut Vec<Event<'_>>) {
+        if let Some(first) = run.first() {
+            let (kind, topic) = event_topic(first);
+            self.deliver_to(kind, topic, run);
+        }
+        run.clear();
+    }
+
+    /// Delivers `events` (all of one topic) to a snapshot of the topic's listeners, outside the
+    /// lock; then forgets those that are gone (a topic left without listeners is unsubscribed).
+    fn deliver_to(&self, kind: Kind, topic: &[u8], events: &[Event<'_>]) {
+        let key = (kind, topic.to_vec());
+        let listeners = match self.lock().topics.get(&key) {
+            Some(entry) => entry.listeners.clone(),
+            None => return,
+        };
+        let mut cache = FrameCache::default();
+        let gone: Vec<u64> = listeners
+            .iter()
+            .filter(|l| !l.deliver(events, &mut cache))
+            .map(|l| l.id())
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        if let Some(entry) = state.topics.get_mut(&key) {
+            entry.listeners.retain(|l| !gone.contains(&l.id()));
+            if entry.listeners.is_empty() {
+                state.topics.remove(&key);
+                unsubscribe(&mut state, kind, key.1);
+            }
+        }
     }
 
     /// The connection is gone: nothing is confirmed any more, and every listener is told.
     fn lost(&self) {
-        let mut state = self.lock();
-        state.writer = None;
-        let keys: Vec<(Kind, Vec<u8>)> = state.topics.keys().cloned().collect();
-        for (kind, topic) in keys {
-            if let Some(entry) = state.topics.get_mut(&(kind, topic.clone())) {
+        let keys: Vec<(Kind, Vec<u8>)> = {
+            let mut state = self.lock();
+            state.connected = false;
+            state.queued.clear();
+            for entry in state.topics.values_mut() {
                 entry.confirmed = false;
             }
-            deliver_all(
-                &mut state,
+            state.topics.keys().cloned().collect()
+        };
+        for (kind, topic) in keys {
+            self.deliver_to(
                 kind,
                 &topic,
                 &[Event::Lost {
@@ -437,29 +526,6 @@ impl Hub {
             );
         }
     }
-}
-
-/// Delivers `events` (all of one topic) to every listener of that topic, forgetting those that
-/// are gone (a topic left without listeners is unsubscribed).
-fn deliver_all(state: &mut State, kind: Kind, topic: &[u8], events: &[Event<'_>]) {
-    let key = (kind, topic.to_vec());
-    let Some(entry) = state.topics.get_mut(&key) else {
-        return;
-    };
-    entry.listeners.retain(|l| l.deliver_batch(events));
-    if entry.listeners.is_empty() {
-        state.topics.remove(&key);
-        unsubscribe(state, kind, topic.to_vec());
-    }
-}
-
-/// Delivers a run of messages of one topic, and empties it.
-fn deliver_run(state: &mut State, run: &mut Vec<Event<'_>>) {
-    if let Some(first) = run.first() {
-        let (kind, topic) = event_topic(first);
-        deliver_all(state, kind, topic, run);
-    }
-    run.clear();
 }
 
 /// The topic an event belongs to.
@@ -530,26 +596,17 @@ fn parse_push(value: &Value) -> Push<'_> {
 
 /// Unsubscribes a topic nobody listens to any more, and remembers that it is draining.
 fn unsubscribe(state: &mut State, kind: Kind, topic: Vec<u8>) {
-    if send(state, kind.unsubscribe(), &[topic.as_slice()]) {
+    if queue(state, kind.unsubscribe(), &topic) {
         *state.draining.entry((kind, topic)).or_insert(0) += 1;
     }
 }
 
-/// Writes one command on the subscribed connection, if there is one; true when written. A
-/// failed write is left to the reading side, which sees the connection fail and starts over.
-fn send(state: &mut State, command: &[u8], args: &[&[u8]]) -> bool {
-    let Some(writer) = &mut state.writer else {
-        return false;
-    };
-    let mut parts: Vec<&[u8]> = Vec::with_capacity(args.len() + 1);
-    parts.push(command);
-    parts.extend_from_slice(args);
-    let mut out = Vec::new();
-    resp::encode_command(&parts, &mut out);
-    if writer.write_all(&out).is_err() {
-        let _ = writer.shutdown(std::net::Shutdown::Both);
-        state.writer = None;
+/// Queues one command for the subscribed connection, if there is one; true when queued (the
+/// thread writes it before it reads again).
+fn queue(state: &mut State, command: &[u8], topic: &[u8]) -> bool {
+    if !state.connected {
         return false;
     }
+    resp::encode_command(&[command, topic], &mut state.queued);
     true
 }

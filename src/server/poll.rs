@@ -223,7 +223,11 @@ impl PollLoop {
                 // the checkout timeout for a slot (sustained overload) is refused.
                 let (Task::Serve(mut conn) | Task::TimedOut(mut conn)) = task;
                 let since = *conn.waiting_since.get_or_insert(now);
-                if now.duration_since(since) >= shared.cfg.checkout_timeout {
+                // A stream is never refused with an HTTP answer (it would land inside its
+                // frames): it waits, parked, with what it sent buffered (bounded, see
+                // `visit_stream`).
+                if conn.outbox.is_none() && now.duration_since(since) >= shared.cfg.checkout_timeout
+                {
                     Metrics::add(&shared.metrics.queue_full, 1);
                     refuse(conn, shared, "server busy: task queue full, retry");
                 } else {
@@ -497,7 +501,8 @@ fn visit_stream(
     pass: &Pass,
 ) -> Verdict {
     let now = pass.now;
-    if outbox.is_gone() {
+    if outbox.is_gone() || outbox.stalled(now, shared.cfg.write_timeout) {
+        // Gone, or its client took nothing of what waits for `--write-timeout`.
         return Verdict::close();
     }
     let mut progress = false;

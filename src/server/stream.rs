@@ -13,10 +13,11 @@ use std::io::{self, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::log;
 use crate::metrics::Metrics;
-use crate::redis::subscriber::{Event, Kind, Listener};
+use crate::redis::subscriber::{Event, FrameCache, Kind, Listener};
 use crate::resp::Value;
 use crate::webdis::format::Render;
 use crate::websocket::frame::{self, Opcode};
@@ -62,6 +63,8 @@ struct State {
     pos: usize,
     /// The client left, failed, or fell behind: nothing more is sent.
     gone: bool,
+    /// Since when pending bytes wait without the client taking any (`None`: nothing waits).
+    last_progress: Option<Instant>,
     /// Topics this stream asked for (at most [`MAX_SUBSCRIPTIONS_PER_STREAM`]).
     requested: usize,
     /// Topics Redis confirmed for this stream (their number is the count in webdis's
@@ -99,6 +102,7 @@ impl Outbox {
                 pending: Vec::new(),
                 pos: 0,
                 gone: false,
+                last_progress: None,
                 requested: 0,
                 confirmed: Vec::new(),
             }),
@@ -184,35 +188,58 @@ impl Outbox {
         let _ = state.socket.shutdown(Shutdown::Both);
     }
 
-    /// Appends `bytes` and writes as much as the client takes now. A client that leaves more
-    /// than `max_pending` bytes unread is cut.
+    /// Writes `bytes` after what is pending, as much as the client takes now, and keeps the
+    /// rest. Nothing is copied that would make more than `max_pending` bytes wait: a client that
+    /// leaves that much unread is cut (its buffer freed at once).
     fn push(&self, state: &mut State, bytes: &[u8]) -> bool {
         if state.gone {
             return false;
         }
-        if state.pos == state.pending.len() {
-            state.pending.clear();
-            state.pos = 0;
+        let mut rest = bytes;
+        match write_pending(state, &self.metrics) {
+            // Nothing waits: write straight from `bytes`, copying only what the socket refuses.
+            Ok(true) => match write_some(&mut state.socket, rest, &self.metrics) {
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(_) => return self.fail(state),
+            },
+            Ok(false) => {}
+            Err(_) => return self.fail(state),
         }
-        state.pending.extend_from_slice(bytes);
-        if write_pending(state, &self.metrics).is_err() {
-            state.gone = true;
-            return false;
+        if !rest.is_empty() {
+            state.last_progress.get_or_insert_with(Instant::now);
         }
         let waiting = state.pending.len() - state.pos;
-        if waiting > self.max_pending {
-            state.gone = true;
-            state.pending = Vec::new();
-            state.pos = 0;
+        if waiting.saturating_add(rest.len()) > self.max_pending {
             let _ = state.socket.shutdown(Shutdown::Both);
             Metrics::add(&self.metrics.stream_overflows, 1);
             log::debug(format_args!(
-                "stream {}: the client left {waiting} bytes unread (--max-stream-buffer {}); disconnected",
-                self.id, self.max_pending
+                "stream {}: the client left {} bytes unread (--max-stream-buffer {}); disconnected",
+                self.id,
+                waiting.saturating_add(rest.len()),
+                self.max_pending
             ));
-            return false;
+            return self.fail(state);
         }
+        state.pending.extend_from_slice(rest);
         true
+    }
+
+    /// Marks the stream gone and frees what it held.
+    fn fail(&self, state: &mut State) -> bool {
+        state.gone = true;
+        state.pending = Vec::new();
+        state.pos = 0;
+        false
+    }
+
+    /// True when bytes have waited for the client longer than `timeout` without it taking any:
+    /// a stream whose client stopped reading is closed like any other connection.
+    pub fn stalled(&self, now: Instant, timeout: Duration) -> bool {
+        let state = self.lock();
+        state.pos < state.pending.len()
+            && state
+                .last_progress
+                .is_some_and(|t| now.saturating_duration_since(t) > timeout)
     }
 
     /// Remembers a confirmed topic; the number of topics confirmed so far.
@@ -289,49 +316,72 @@ impl Listener for Outbox {
         self.id
     }
 
-    fn deliver_batch(&self, events: &[Event<'_>]) -> bool {
-        let mut framed = Vec::new();
-        for event in events {
-            let confirmed = self.note_confirmation(event);
-            self.frame_into(&mut framed, &self.render_event(event, confirmed));
-        }
+    fn deliver(&self, events: &[Event<'_>], cache: &mut FrameCache) -> bool {
         let messages = events
             .iter()
             .filter(|e| matches!(e, Event::Message { .. }))
             .count();
         Metrics::add(&self.metrics.stream_messages, messages as u64);
-        self.send_raw(&framed)
-    }
-
-    fn deliver(&self, event: &Event<'_>) -> bool {
-        let confirmed = self.note_confirmation(event);
-        let payload = self.render_event(event, confirmed);
-        if matches!(event, Event::Message { .. }) {
-            Metrics::add(&self.metrics.stream_messages, 1);
+        let render = || {
+            let mut framed = Vec::new();
+            for event in events {
+                let confirmed = self.note_confirmation(event);
+                self.frame_into(&mut framed, &self.render_event(event, confirmed));
+            }
+            framed
+        };
+        if messages < events.len() {
+            // A confirmation's count is this stream's own: nothing to share.
+            return self.send_raw(&render());
         }
-        self.send_message(&payload)
+        // Streams that write alike share one rendering of the messages.
+        let key = format!("{:?}|{:?}", self.transport, self.render);
+        let framed = cache.get_or_render(&key, render);
+        self.send_raw(&framed)
     }
 }
 
+/// Writes the pending bytes; `Ok(true)` when none is left.
 fn write_pending(state: &mut State, metrics: &Metrics) -> io::Result<bool> {
-    while let Some(rest) = state.pending.get(state.pos..).filter(|r| !r.is_empty()) {
-        match state.socket.write(rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                state.pos += n;
-                Metrics::add(&metrics.bytes_out, n as u64);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    let State {
+        socket,
+        pending,
+        pos,
+        ..
+    } = state;
+    let written = write_some(socket, pending.get(*pos..).unwrap_or_default(), metrics)?;
+    if written > 0 {
+        state.last_progress = Some(Instant::now());
+    }
+    state.pos += written;
+    if state.pos < state.pending.len() {
+        return Ok(false);
     }
     state.pending.clear();
     state.pos = 0;
+    state.last_progress = None;
     if state.pending.capacity() > 64 * 1024 {
         state.pending = Vec::new();
     }
     Ok(true)
+}
+
+/// Writes as much of `bytes` as the socket takes now; how much.
+fn write_some(socket: &mut TcpStream, bytes: &[u8], metrics: &Metrics) -> io::Result<usize> {
+    let mut written = 0;
+    while let Some(rest) = bytes.get(written..).filter(|r| !r.is_empty()) {
+        match socket.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                Metrics::add(&metrics.bytes_out, n as u64);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -382,21 +432,30 @@ mod tests {
             metrics,
         )
         .unwrap();
-        assert!(outbox.deliver(&Event::Subscribed {
-            kind: Kind::Channel,
-            topic: b"ch"
-        }));
-        assert!(outbox.deliver(&Event::Message {
-            kind: Kind::Channel,
-            topic: b"ch",
-            channel: b"ch",
-            payload: b"hi \"x\"",
-        }));
+        assert!(outbox.deliver(
+            &[Event::Subscribed {
+                kind: Kind::Channel,
+                topic: b"ch"
+            }],
+            &mut FrameCache::default()
+        ));
+        assert!(outbox.deliver(
+            &[Event::Message {
+                kind: Kind::Channel,
+                topic: b"ch",
+                channel: b"ch",
+                payload: b"hi \"x\"",
+            }],
+            &mut FrameCache::default()
+        ));
         // A second confirmation of the same channel (after a reconnect) keeps the count at 1.
-        assert!(outbox.deliver(&Event::Subscribed {
-            kind: Kind::Channel,
-            topic: b"ch"
-        }));
+        assert!(outbox.deliver(
+            &[Event::Subscribed {
+                kind: Kind::Channel,
+                topic: b"ch"
+            }],
+            &mut FrameCache::default()
+        ));
         let expected: &[u8] = b"22\r\n{\"SUBSCRIBE\":[\"subscribe\",\"ch\",1]}\r\n\
 29\r\n{\"SUBSCRIBE\":[\"message\",\"ch\",\"hi \\\"x\\\"\"]}\r\n\
 22\r\n{\"SUBSCRIBE\":[\"subscribe\",\"ch\",1]}\r\n";
@@ -415,12 +474,15 @@ mod tests {
             metrics,
         )
         .unwrap();
-        assert!(outbox.deliver(&Event::Message {
-            kind: Kind::Pattern,
-            topic: b"h*",
-            channel: b"hello",
-            payload: b"m",
-        }));
+        assert!(outbox.deliver(
+            &[Event::Message {
+                kind: Kind::Pattern,
+                topic: b"h*",
+                channel: b"hello",
+                payload: b"m",
+            }],
+            &mut FrameCache::default()
+        ));
         let json = br#"{"PSUBSCRIBE":["pmessage","h*","hello","m"]}"#;
         let mut expected = vec![0x81, json.len() as u8];
         expected.extend_from_slice(json);
@@ -441,18 +503,50 @@ mod tests {
         .unwrap();
         let payload = vec![b'x'; 1024];
         let mut sent = 0;
-        while outbox.deliver(&Event::Message {
-            kind: Kind::Channel,
-            topic: b"ch",
-            channel: b"ch",
-            payload: &payload,
-        }) {
+        while outbox.deliver(
+            &[Event::Message {
+                kind: Kind::Channel,
+                topic: b"ch",
+                channel: b"ch",
+                payload: &payload,
+            }],
+            &mut FrameCache::default(),
+        ) {
             sent += 1;
             assert!(sent < 100_000, "never cut");
         }
         assert!(outbox.is_gone());
         assert_eq!(metrics.stream_overflows.load(Ordering::Relaxed), 1);
         assert!(!outbox.send_message(b"more"), "nothing is sent once gone");
+        drop(client);
+    }
+    #[test]
+    fn bytes_the_client_does_not_take_make_the_stream_stalled() {
+        let (server, client) = pair();
+        let metrics = Arc::new(Metrics::default());
+        let outbox = Outbox::new(
+            &server,
+            Transport::Chunked,
+            render(Format::Raw, None),
+            64 << 20,
+            metrics,
+        )
+        .unwrap();
+        let now = Instant::now();
+        assert!(
+            !outbox.stalled(now, Duration::from_secs(1)),
+            "nothing waits"
+        );
+        // More than the kernel's buffers take: some bytes wait in the outbox.
+        let chunk = vec![b'x'; 1 << 20];
+        while !outbox.has_pending() {
+            assert!(outbox.send_raw(&chunk));
+        }
+        assert!(!outbox.stalled(Instant::now(), Duration::from_secs(1)));
+        assert!(outbox.stalled(
+            Instant::now() + Duration::from_secs(2),
+            Duration::from_secs(1)
+        ));
         drop(client);
     }
 }

@@ -314,6 +314,13 @@ impl<'a> Worker<'a> {
             Arc::clone(&self.shared.metrics),
         ) {
             Ok(outbox) => {
+                // Answers to requests pipelined before this one, not yet taken by the client,
+                // go first, in order.
+                if conn.has_output() {
+                    outbox.send_raw(conn.out.get(conn.out_pos..).unwrap_or_default());
+                    conn.out = Vec::new();
+                    conn.out_pos = 0;
+                }
                 conn.outbox = Some(Arc::clone(&outbox));
                 Some(outbox)
             }
@@ -330,6 +337,7 @@ impl<'a> Worker<'a> {
         let Some(outbox) = conn.outbox.clone() else {
             return;
         };
+        conn.waiting_since = None;
         let max = self.shared.cfg.max_ws_message;
         for _ in 0..MAX_WS_MESSAGES_PER_TURN {
             if conn.close_after_flush {
