@@ -16,6 +16,7 @@
 #   2 get-1       the same with one connection (latency)                wrk -t1 -c1
 #   3 form-64     POST of a form with 8 pairs of 1 KiB values           wrk -t1 -c64 + lua
 #   4 ab-1000     the course benchmark: a new connection per request    ab -c 1000 -n 1000
+#   7 webdis API  the gateway with --api webdis against webdis, the same URLs (.txt and JSON)
 #   5 get-64-idle scenario 1 with 1,000 extra idle keep-alive connections open
 #   6 redis       redis-benchmark -c 64 GET of the same key directly: the ceiling
 set -euo pipefail
@@ -26,7 +27,7 @@ GATEWAY_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --gateway-only) GATEWAY_ONLY=1 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown argument '$arg' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -88,6 +89,13 @@ gw_pid=$!
 pids+=($gw_pid)
 wait_port "$gw_port"
 
+# The same gateway binary speaking webdis's API, for scenario 7 (the same URLs as webdis).
+gwd_port=$(free_port)
+"$gateway_bin" --api webdis --listen "127.0.0.1:$gwd_port" --redis "127.0.0.1:$redis_port" \
+    --pool-size 40 2>"$work/gateway-webdis.log" &
+pids+=($!)
+wait_port "$gwd_port"
+
 if [ "$GATEWAY_ONLY" = 0 ]; then
     wd_port=$(free_port)
     cat >"$work/webdis.json" <<EOF
@@ -127,6 +135,7 @@ lua_post "$work/gw-form.lua" "$gw_form" "application/x-www-form-urlencoded"
 lua_post "$work/wd-form.lua" "$wd_form" "application/x-www-form-urlencoded"
 
 gw_url="http://127.0.0.1:$gw_port"
+gwd_url="http://127.0.0.1:$gwd_port"
 wd_url="http://127.0.0.1:${wd_port:-0}"
 
 # Sanity: both answer the same 8 KiB.
@@ -201,6 +210,11 @@ for round in $(seq "$ROUNDS"); do
     [ "$GATEWAY_ONLY" = 1 ] || run_wrk wd-form-64 64 "$wd_url/" "$work/wd-form.lua"
     run_ab gw-ab "$gw_url/key"
     [ "$GATEWAY_ONLY" = 1 ] || run_ab wd-ab "$wd_url/GET/key.txt"
+    # Scenario 7: both speaking webdis's API, the same URLs.
+    run_wrk gwd-txt-64 64 "$gwd_url/GET/key.txt"
+    [ "$GATEWAY_ONLY" = 1 ] || run_wrk wd-txt-64 64 "$wd_url/GET/key.txt"
+    run_wrk gwd-json-64 64 "$gwd_url/GET/key"
+    [ "$GATEWAY_ONLY" = 1 ] || run_wrk wd-json-64 64 "$wd_url/GET/key"
 done
 gw_cpu_busy=$(( $(cpu_ticks) - gw_cpu_start ))
 
@@ -244,6 +258,8 @@ row "1 GET 8 KiB, 64 conns" gw-get-64 wd-get-64
 row "2 GET 8 KiB, 1 conn" gw-get-1 wd-get-1
 row "3 POST form 8×1 KiB, 64 conns" gw-form-64 wd-form-64
 row "5 as 1, +1,000 idle conns" gw-get-64-idle ""
+row "7a webdis API: GET /GET/key.txt, 64" gwd-txt-64 wd-txt-64
+row "7b webdis API: GET /GET/key (JSON), 64" gwd-json-64 wd-json-64
 gw_ab=$(median gw-ab 1)
 if [ "$GATEWAY_ONLY" = 0 ]; then
     wd_ab=$(median wd-ab 1)
