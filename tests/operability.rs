@@ -27,17 +27,6 @@ type Env<'a> = (&'a str, &'a str);
 
 // ----- the admin address -----
 
-/// The address after `admin on ` in the start-up line (`... listening on A, ..., admin on B`), up to the
-/// first ',' or whitespace.
-fn admin_addr(log: &str) -> Option<SocketAddr> {
-    let line = log.lines().find(|l| l.contains("listening on "))?;
-    let rest = &line[line.find("admin on ")? + "admin on ".len()..];
-    let end = rest
-        .find(|c: char| c == ',' || c.is_whitespace())
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
 #[test]
 fn admin_addr_is_read_from_the_start_up_line() {
     let log = "2026-01-01T00:00:00.000Z INFO  redis-gateway 0.1.0 listening on 127.0.0.1:4000, \

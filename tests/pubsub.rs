@@ -62,16 +62,6 @@ fn setup(extra: &[&str]) -> (RedisServer, Gateway, SocketAddr) {
     (redis, gateway, admin)
 }
 
-/// The address after `admin on ` in the start-up line, up to the first ',' or whitespace.
-fn admin_addr(log: &str) -> Option<SocketAddr> {
-    let line = log.lines().find(|l| l.contains("listening on "))?;
-    let rest = &line[line.find("admin on ")? + "admin on ".len()..];
-    let end = rest
-        .find(|c: char| c == ',' || c.is_whitespace())
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
 // ----- what Redis and the gateway say -----
 
 /// The value of the sample `name` (no labels) in `GET /metrics` on the admin port.

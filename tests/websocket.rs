@@ -390,17 +390,9 @@ fn start_gateway(redis: &RedisServer, extra: &[&str]) -> Gateway {
 }
 
 /// The address after `admin on ` in the start-up line.
-fn admin_addr(gateway: &Gateway) -> SocketAddr {
+fn admin_of(gateway: &Gateway) -> SocketAddr {
     let log = gateway.log();
-    log.lines()
-        .find(|l| l.contains("listening on "))
-        .and_then(|line| {
-            let rest = &line[line.find("admin on ")? + "admin on ".len()..];
-            let end = rest
-                .find(|c: char| c == ',' || c.is_whitespace())
-                .unwrap_or(rest.len());
-            rest[..end].parse().ok()
-        })
+    admin_addr(&log)
         .unwrap_or_else(|| panic!("no `admin on ADDR` in the start-up line; log:\n{log}"))
 }
 
@@ -894,7 +886,7 @@ fn subscribing_twice_is_confirmed_twice() {
 #[test]
 fn a_websocket_that_does_not_read_is_cut_at_the_stream_limit() {
     let (redis, gateway) = setup(&["--max-stream-buffer", "65536", "--admin", "127.0.0.1:0"]);
-    let admin = admin_addr(&gateway);
+    let admin = admin_of(&gateway);
     let mut stalled = WsClient::connect(gateway.addr(), "/.json");
     stalled.send_text(r#"["SUBSCRIBE","flood"]"#);
     stalled.expect_text(r#"{"SUBSCRIBE":["subscribe","flood",1]}"#);
@@ -944,7 +936,7 @@ fn a_websocket_that_does_not_read_is_cut_at_the_stream_limit() {
 #[test]
 fn a_drain_ends_streams_cleanly() {
     let (_redis, mut gateway) = setup(&["--admin", "127.0.0.1:0"]);
-    let admin = admin_addr(&gateway);
+    let admin = admin_of(&gateway);
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
     ws.send_text(r#"["SUBSCRIBE","drain"]"#);
     ws.expect_text(r#"{"SUBSCRIBE":["subscribe","drain",1]}"#);

@@ -414,6 +414,25 @@ mod tests {
         }
     }
 
+    /// An outbox on `server` writing `format` events, and its metrics.
+    fn outbox_on(
+        server: &TcpStream,
+        transport: Transport,
+        format: Format,
+        max_pending: usize,
+    ) -> (Arc<Outbox>, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::default());
+        let outbox = Outbox::new(
+            server,
+            transport,
+            render(format, None),
+            max_pending,
+            Arc::clone(&metrics),
+        )
+        .unwrap();
+        (outbox, metrics)
+    }
+
     fn read_exactly(client: &mut TcpStream, n: usize) -> Vec<u8> {
         let mut got = vec![0; n];
         client.read_exact(&mut got).unwrap();
@@ -423,15 +442,7 @@ mod tests {
     #[test]
     fn events_are_chunks_of_webdis_json() {
         let (server, mut client) = pair();
-        let metrics = Arc::new(Metrics::default());
-        let outbox = Outbox::new(
-            &server,
-            Transport::Chunked,
-            render(Format::Json, None),
-            1 << 20,
-            metrics,
-        )
-        .unwrap();
+        let (outbox, _metrics) = outbox_on(&server, Transport::Chunked, Format::Json, 1 << 20);
         assert!(outbox.deliver(
             &[Event::Subscribed {
                 kind: Kind::Channel,
@@ -465,15 +476,8 @@ mod tests {
     #[test]
     fn websocket_events_are_frames_keyed_by_kind() {
         let (server, mut client) = pair();
-        let metrics = Arc::new(Metrics::default());
-        let outbox = Outbox::new(
-            &server,
-            Transport::WebSocketText,
-            render(Format::Json, None),
-            1 << 20,
-            metrics,
-        )
-        .unwrap();
+        let (outbox, _metrics) =
+            outbox_on(&server, Transport::WebSocketText, Format::Json, 1 << 20);
         assert!(outbox.deliver(
             &[Event::Message {
                 kind: Kind::Pattern,
@@ -492,15 +496,7 @@ mod tests {
     #[test]
     fn a_client_that_does_not_read_is_cut_at_the_limit() {
         let (server, client) = pair();
-        let metrics = Arc::new(Metrics::default());
-        let outbox = Outbox::new(
-            &server,
-            Transport::Chunked,
-            render(Format::Raw, None),
-            64 * 1024,
-            Arc::clone(&metrics),
-        )
-        .unwrap();
+        let (outbox, metrics) = outbox_on(&server, Transport::Chunked, Format::Raw, 64 * 1024);
         let payload = vec![b'x'; 1024];
         let mut sent = 0;
         while outbox.deliver(
@@ -523,15 +519,7 @@ mod tests {
     #[test]
     fn bytes_the_client_does_not_take_make_the_stream_stalled() {
         let (server, client) = pair();
-        let metrics = Arc::new(Metrics::default());
-        let outbox = Outbox::new(
-            &server,
-            Transport::Chunked,
-            render(Format::Raw, None),
-            64 << 20,
-            metrics,
-        )
-        .unwrap();
+        let (outbox, _metrics) = outbox_on(&server, Transport::Chunked, Format::Raw, 64 << 20);
         let now = Instant::now();
         assert!(
             !outbox.stalled(now, Duration::from_secs(1)),

@@ -139,6 +139,17 @@ impl Drop for Gateway {
     }
 }
 
+/// The address after `admin on ` in the start-up line (`... listening on A, ..., admin on B`), up
+/// to the first ',' or whitespace.
+pub fn admin_addr(log: &str) -> Option<SocketAddr> {
+    let line = log.lines().find(|l| l.contains("listening on "))?;
+    let rest = &line[line.find("admin on ")? + "admin on ".len()..];
+    let end = rest
+        .find(|c: char| c == ',' || c.is_whitespace())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
 /// The address after `listening on ` up to the first ',' or whitespace.
 pub fn listening_addr(log: &str) -> Option<SocketAddr> {
     let line = log.lines().find(|l| l.contains("listening on "))?;
