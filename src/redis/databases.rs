@@ -72,6 +72,7 @@ impl Databases {
             Arc::clone(&pool),
             Arc::clone(&self.metrics),
             cfg,
+            maintainer::REFUSED_DB_BACKOFF,
         )
         .map_err(|e: io::Error| {
             Error::Unavailable(format!("cannot start a pool for db {db}: {e}"))

@@ -19,6 +19,10 @@ use crate::metrics::{Metrics, RedisErrorKind};
 pub const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest retry delay while Redis stays down.
 pub const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest retry delay of the pool of a database other than the configured one while Redis
+/// refuses its setup (typically `SELECT`: `ERR DB index is out of range`, a database Redis does
+/// not have): such a refusal does not go away by itself, so it is retried rarely.
+pub const REFUSED_DB_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Starts the maintainer thread. It returns when the pool is closed.
 ///
@@ -26,10 +30,11 @@ pub const MAX_BACKOFF: Duration = Duration::from_millis(500);
 ///
 /// When the OS cannot start a thread.
 pub fn spawn(pool: Arc<Pool>, metrics: Arc<Metrics>, cfg: Config) -> io::Result<JoinHandle<()>> {
-    spawn_named("redis-maintainer".into(), pool, metrics, cfg)
+    spawn_named("redis-maintainer".into(), pool, metrics, cfg, MAX_BACKOFF)
 }
 
-/// [`spawn`] with another thread name (the pools of other databases).
+/// [`spawn`] with another thread name, and the longest retry delay while Redis refuses the
+/// connection setup (the pools of other databases use [`REFUSED_DB_BACKOFF`]).
 ///
 /// # Errors
 ///
@@ -39,10 +44,11 @@ pub fn spawn_named(
     pool: Arc<Pool>,
     metrics: Arc<Metrics>,
     cfg: Config,
+    refused_backoff: Duration,
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name(name)
-        .spawn(move || run(&pool, &metrics, &cfg))
+        .spawn(move || run(&pool, &metrics, &cfg, refused_backoff))
 }
 
 /// What a failed connection attempt says about Redis. An outage is logged when it begins and
@@ -66,7 +72,7 @@ fn classify(e: &Error) -> Failure {
     }
 }
 
-fn run(pool: &Pool, metrics: &Metrics, cfg: &Config) {
+fn run(pool: &Pool, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) {
     let mut backoff = MIN_BACKOFF;
     // When the current outage began and its kind; `None` while Redis accepts connections.
     let mut outage: Option<(Instant, Failure)> = None;
@@ -92,7 +98,8 @@ fn run(pool: &Pool, metrics: &Metrics, cfg: &Config) {
             Err(e) => {
                 metrics.redis_error(RedisErrorKind::Connect);
                 let why = e.to_string();
-                match classify(&e) {
+                let failure = classify(&e);
+                match failure {
                     Failure::Full => {
                         if !short_logged {
                             let stats = pool.stats();
@@ -118,7 +125,12 @@ fn run(pool: &Pool, metrics: &Metrics, cfg: &Config) {
                 if !pool.pause(backoff) {
                     break;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                let max = if failure == Failure::Refused {
+                    refused_backoff.max(MAX_BACKOFF)
+                } else {
+                    MAX_BACKOFF
+                };
+                backoff = (backoff * 2).min(max);
             }
         }
     }
