@@ -12,6 +12,9 @@
 //! output buffer, the connection takes no more requests until the client reads it, and the poll
 //! loop finishes the writing. A worker blocks only on Redis, bounded by the checkout and reply
 //! timeouts. A panic in a handler is caught: the client gets 500, the worker lives on.
+//!
+//! A request that turns its connection into a stream (a webdis `SUBSCRIBE`, a WebSocket
+//! handshake) and the messages a WebSocket sends are served by the steps in `worker/streaming.rs`.
 
 use std::borrow::Cow;
 use std::io;
