@@ -160,6 +160,8 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     /// The API of the data listener.
     pub api: Api,
+    /// The `webdis.json` read at start-up, if any (its settings are already applied).
+    pub webdis_config: Option<String>,
     /// Accept WebSocket upgrades (webdis API only).
     pub websockets: bool,
     /// See [`MAX_STREAM_BUFFER_BYTES`].
@@ -203,6 +205,7 @@ impl Default for Config {
             access_log: None,
             admin: None,
             api: Api::KeyValue,
+            webdis_config: None,
             websockets: false,
             max_stream_buffer: MAX_STREAM_BUFFER_BYTES,
             max_ws_message: MAX_WS_MESSAGE_BYTES,
@@ -386,8 +389,11 @@ where
                 path: path.clone(),
                 error: e.to_string(),
             })?;
-        webdis::config::apply(&text, &mut cfg, env)
-            .map_err(|error| ArgError::WebdisConfig { path, error })?;
+        webdis::config::apply(&text, &mut cfg, env).map_err(|error| ArgError::WebdisConfig {
+            path: path.clone(),
+            error,
+        })?;
+        cfg.webdis_config = Some(path);
     }
     let mut db = None;
     for flag in FLAGS {
@@ -513,6 +519,7 @@ fn set(
     match flag {
         "--db" => *db = Some(number(flag, value, 0, 1_000_000)? as u32),
         // Read before everything else (see `parse_args`); giving one selects the webdis API.
+        "--webdis-config" if value.is_empty() => {}
         "--webdis-config" => cfg.api = Api::Webdis,
         _ => apply(cfg, flag, value)?,
     }
@@ -574,6 +581,12 @@ impl Config {
                 self.admin.map(|a| a.to_string()).unwrap_or_default(),
             ),
             ("--api", self.api.name().to_string()),
+            // The file comes first when these lines are read back: the lines after it override
+            // what it sets, and its ACL and default_root (which no option holds) still apply.
+            (
+                "--webdis-config",
+                self.webdis_config.clone().unwrap_or_default(),
+            ),
             ("--max-db", self.webdis.max_db.to_string()),
             ("--db-pool-size", self.webdis.db_pool_size.to_string()),
             (

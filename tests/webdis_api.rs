@@ -946,3 +946,32 @@ fn unrelated_query_parameters_are_ignored_even_when_malformed() {
         );
     }
 }
+
+#[test]
+fn conditions_apply_to_reads_and_answers_stay_within_the_reply_limit() {
+    let (redis, gateway) = setup(&["--max-reply-bytes", "2000000"]);
+    let addr = gateway.addr();
+    // `If-None-Match` on a write is ignored: the command runs and its answer comes (never 304).
+    let put = request(
+        addr,
+        "PUT",
+        "/SET/created",
+        &[("If-None-Match", "*")],
+        b"new",
+    );
+    expect_status(&put, 200);
+    assert_eq!(put.body, br#"{"SET":[true,"OK"]}"#, "{put:?}");
+    assert_eq!(
+        redis.cmd(&[b"GET", b"created"]).bulk(),
+        Some(b"new".to_vec())
+    );
+    // 1 MB of control bytes is 6 MB of JSON: over --max-reply-bytes, refused before it is built;
+    // the same value as .raw fits.
+    redis.cmd(&[b"SET", b"ctl", &vec![1u8; 1_000_000]]);
+    let json = request(addr, "GET", "/GET/ctl", &[], b"");
+    expect_status(&json, 502);
+    assert!(json.text().contains("--max-reply-bytes"), "{json:?}");
+    let raw = request(addr, "GET", "/GET/ctl.raw", &[], b"");
+    expect_status(&raw, 200);
+    assert_eq!(raw.body.len(), 1_000_000 + b"$1000000\r\n\r\n".len());
+}

@@ -355,3 +355,27 @@ fn bad_files_stop_the_gateway_with_exit_code_2() {
     assert_eq!(outcome.code(), Some(2), "a missing file:\n{outcome:?}");
     assert!(outcome.stderr.contains(&missing), "{outcome:?}");
 }
+
+#[test]
+fn print_config_names_the_webdis_file() {
+    let dir = TempDir::new("webdis-print");
+    let path = write_config(&dir, r#"{"acl": [{"disabled": ["FLUSHALL"]}]}"#);
+    let outcome = run(
+        &["--webdis-config", &path, "--print-config"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(outcome.code(), Some(0), "{}", outcome.stderr);
+    // The ACL lives only in the file: the printed configuration must name it.
+    assert!(
+        outcome
+            .stdout
+            .contains(&format!("REDIS_GATEWAY_WEBDIS_CONFIG={path}\n")),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("REDIS_GATEWAY_API=webdis\n"),
+        "{}",
+        outcome.stdout
+    );
+}

@@ -60,14 +60,21 @@ pub struct Upgrade {
 #[derive(Debug)]
 pub struct Reply {
     render: Render,
-    /// The request's `If-None-Match`, if any.
+    /// The request's `If-None-Match`, for a `GET` or `HEAD` (a condition on other methods would
+    /// be checked after the command ran; it is ignored).
     if_none_match: Option<Vec<u8>>,
+    /// Largest answer body, `--max-reply-bytes`: JSON escaping can make an answer several
+    /// times the reply.
+    max_body: usize,
 }
 
 impl Reply {
     /// The response for a reply from Redis (error replies included: webdis answers them with
     /// 200 and `[false, "ERR …"]`).
     pub fn respond(&self, reply: &Value) -> Response {
+        if self.render.len_bound(reply) > self.max_body {
+            return Error::Redis(crate::redis::Error::ReplyTooLarge).into_response();
+        }
         let body = self.render.write(reply);
         if body.status != 200 {
             return Response::empty(body.status);
@@ -112,11 +119,18 @@ pub fn with_cors(response: Response) -> Response {
 
 /// Decides what a request needs. `peer` is the client's address, for the ACL; `websockets`
 /// whether WebSocket upgrades are accepted.
-pub fn plan<'r>(req: &'r Request, settings: &Settings, peer: IpAddr, websockets: bool) -> Step<'r> {
+/// `max_body` bounds the answer (`--max-reply-bytes`).
+pub fn plan<'r>(
+    req: &'r Request,
+    settings: &Settings,
+    peer: IpAddr,
+    websockets: bool,
+    max_body: usize,
+) -> Step<'r> {
     let routed = if websockets && handshake::is_upgrade(&req.head) {
         upgrade(req)
     } else {
-        route(req, settings, peer)
+        route(req, settings, peer, max_body)
     };
     routed.unwrap_or_else(|e| Step::Answer(e.into_response()))
 }
@@ -139,7 +153,12 @@ fn upgrade(req: &Request) -> Result<Step<'_>, Error> {
     Ok(Step::Upgrade(Upgrade { accept, raw }))
 }
 
-fn route<'r>(req: &'r Request, settings: &Settings, peer: IpAddr) -> Result<Step<'r>, Error> {
+fn route<'r>(
+    req: &'r Request,
+    settings: &Settings,
+    peer: IpAddr,
+    max_body: usize,
+) -> Result<Step<'r>, Error> {
     let head = &req.head;
     let path = head.path();
     match head.method {
@@ -240,7 +259,11 @@ fn route<'r>(req: &'r Request, settings: &Settings, peer: IpAddr) -> Result<Step
         args,
         read: Reader::Webdis(Box::new(Reply {
             render,
-            if_none_match: head.header("if-none-match").map(<[u8]>::to_vec),
+            if_none_match: match head.method {
+                Method::Get | Method::Head => head.header("if-none-match").map(<[u8]>::to_vec),
+                _ => None,
+            },
+            max_body,
         })),
     }))
 }

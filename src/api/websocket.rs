@@ -80,22 +80,20 @@ pub fn plan(payload: &[u8], raw: bool, settings: &Settings, peer: IpAddr, max: u
     Step::Call(args)
 }
 
-/// The answer to a command's reply: webdis's JSON object, or the RESP bytes.
-pub fn reply(raw: bool, command: &[u8], value: &Value) -> Vec<u8> {
-    if raw {
-        let mut out = Vec::new();
-        resp::encode(value, &mut out);
-        return out;
-    }
-    Render {
+/// The answer to a command's reply: webdis's JSON object, or the RESP bytes; an error answer
+/// when it would be larger than `max` bytes (JSON escaping can make it several times the reply).
+pub fn reply(raw: bool, command: &[u8], value: &Value, max: usize) -> Vec<u8> {
+    let render = Render {
         command: command.to_vec(),
-        format: Format::Json,
+        format: if raw { Format::Raw } else { Format::Json },
         jsonp: None,
         sep: Vec::new(),
         content_type: None,
+    };
+    if render.len_bound(value) > max {
+        return error(raw, 502, &crate::redis::Error::ReplyTooLarge.to_string());
     }
-    .write(value)
-    .bytes
+    render.write(value).bytes
 }
 
 /// An error answer: `{"message":…,"error":true,"http_status":N}`, or `-ERR …\r\n` in raw.
@@ -231,13 +229,17 @@ mod tests {
     #[test]
     fn replies_have_the_http_shapes() {
         assert_eq!(
-            reply(false, b"SET", &Value::Simple(b"OK".to_vec())),
+            reply(false, b"SET", &Value::Simple(b"OK".to_vec()), 1024),
             br#"{"SET":[true,"OK"]}"#
         );
         assert_eq!(
-            reply(true, b"SET", &Value::Simple(b"OK".to_vec())),
+            reply(true, b"SET", &Value::Simple(b"OK".to_vec()), 1024),
             b"+OK\r\n"
         );
+        // 100 control bytes are 600 bytes of JSON: over a 500-byte bound.
+        let control = Value::Bulk(vec![1; 100]);
+        assert!(reply(false, b"GET", &control, 500).starts_with(br#"{"message":"#));
+        assert_eq!(reply(true, b"GET", &control, 500).len(), 108);
         assert_eq!(error(true, 502, "a\r\nb"), b"-ERR a  b\r\n");
     }
 }

@@ -144,6 +144,35 @@ pub fn write_str(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
 }
 
+/// How many bytes [`write_str`] writes for `text` (quotes included), without writing them: lets a
+/// caller refuse an answer before building one that escaping makes too large (a control byte
+/// becomes six).
+pub fn str_len(text: &[u8]) -> usize {
+    let escaped = |valid: &[u8]| -> usize {
+        valid
+            .iter()
+            .map(|&byte| match byte {
+                b'"' | b'\\' | 0x08 | 0x0C | b'\n' | b'\r' | b'\t' => 2,
+                0x00..=0x1F => 6,
+                _ => 1,
+            })
+            .sum()
+    };
+    let mut len = 2;
+    let mut rest = text;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => return len + escaped(valid.as_bytes()),
+            Err(error) => {
+                let (valid, invalid) = rest.split_at(error.valid_up_to());
+                len += escaped(valid) + "\u{FFFD}".len();
+                let bad = error.error_len().unwrap_or(invalid.len());
+                rest = invalid.get(bad..).unwrap_or_default();
+            }
+        }
+    }
+}
+
 /// Appends valid UTF-8 `text`, escaped. Byte by byte is enough: every byte of a multi-byte UTF-8 character
 /// is 0x80 or above, so only ASCII bytes are ever escaped and characters are copied whole.
 fn escape(out: &mut Vec<u8>, text: &[u8]) {

@@ -220,6 +220,13 @@ impl Outbox {
             ));
             return self.fail(state);
         }
+        if state.pos > 0 && state.pos >= state.pending.len() / 2 {
+            // Drop what was written, so the buffer holds only what waits: a client that keeps
+            // up without ever catching up does not make it grow.
+            let pos = state.pos;
+            state.pending.drain(..pos);
+            state.pos = 0;
+        }
         state.pending.extend_from_slice(rest);
         true
     }

@@ -216,6 +216,7 @@ impl<'a> Worker<'a> {
                 &self.shared.cfg.webdis,
                 peer.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 self.shared.cfg.websockets,
+                self.shared.cfg.max_reply_bytes,
             ),
         }
     }

@@ -68,7 +68,7 @@ impl Render {
             Format::Msgpack => {
                 let mut bytes = Vec::with_capacity(64);
                 msgpack::write_map_len(&mut bytes, 1);
-                msgpack::write_str(&mut bytes, &self.command);
+                msgpack_bytes(&mut bytes, &self.command);
                 write_msgpack(&self.command, reply, &mut bytes);
                 ok("application/x-msgpack", bytes)
             }
@@ -79,6 +79,27 @@ impl Render {
             }
             Format::Plain(content_type) => self.plain(reply, content_type),
         }
+    }
+
+    /// At least the number of bytes [`Render::write`] writes for `reply`: counted before writing,
+    /// so that an answer escaping would make too large (a control byte is six bytes in JSON) can
+    /// be refused before it is built.
+    pub fn len_bound(&self, reply: &Value) -> usize {
+        let json = self.content_type.is_none() && self.format == Format::Json;
+        let name = if json {
+            json::str_len(&self.command)
+        } else {
+            self.command.len() + 8
+        };
+        let jsonp = self.jsonp.as_ref().map_or(0, |f| f.len() + 4);
+        let mut value = value_len(reply, json);
+        if json && self.command.eq_ignore_ascii_case(b"INFO") {
+            // INFO becomes an object of its lines: each line's key and value quoted apart.
+            value = value.saturating_mul(2);
+        }
+        name.saturating_add(jsonp)
+            .saturating_add(16)
+            .saturating_add(value)
     }
 
     fn json_object(&self, reply: &Value, out: &mut Vec<u8>) {
@@ -129,6 +150,36 @@ impl Render {
             content_type: Some(content_type.to_string()),
             bytes,
         }
+    }
+}
+
+/// An upper bound of the bytes a value takes, as JSON (`json`) or in the other formats.
+fn value_len(value: &Value, json: bool) -> usize {
+    let text = |b: &[u8]| {
+        if json {
+            json::str_len(b)
+        } else {
+            b.len().saturating_add(16)
+        }
+    };
+    match value {
+        Value::Bulk(b)
+        | Value::BigNumber(b)
+        | Value::Verbatim(_, b)
+        | Value::Double(b)
+        | Value::Simple(b)
+        | Value::Error(b) => text(b).saturating_add(16),
+        Value::Nil | Value::Integer(_) | Value::Boolean(_) => 24,
+        Value::Array(items) | Value::Set(items) | Value::Push(items) => {
+            items.iter().fold(16usize, |n, item| {
+                n.saturating_add(value_len(item, json)).saturating_add(1)
+            })
+        }
+        Value::Map(pairs) => pairs.iter().fold(16usize, |n, (k, v)| {
+            n.saturating_add(value_len(k, json))
+                .saturating_add(value_len(v, json))
+                .saturating_add(2)
+        }),
     }
 }
 
@@ -257,14 +308,24 @@ fn json_value(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// A string as MessagePack `str` when it is UTF-8 (what the format requires of `str`), else as
+/// `bin`, so that binary values reach strict decoders intact.
+fn msgpack_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    if std::str::from_utf8(bytes).is_ok() {
+        msgpack::write_str(out, bytes);
+    } else {
+        msgpack::write_bin(out, bytes);
+    }
+}
+
 /// Writes the value of the MessagePack map, shaped as for JSON.
 fn write_msgpack(command: &[u8], reply: &Value, out: &mut Vec<u8>) {
     match shape(command, reply) {
         Shape::Object(pairs) => {
             msgpack::write_map_len(out, pairs.len());
             for (k, v) in pairs {
-                msgpack::write_str(out, k);
-                msgpack::write_str(out, v);
+                msgpack_bytes(out, k);
+                msgpack_bytes(out, v);
             }
         }
         Shape::Value(value) => msgpack_value(value, out),
@@ -274,7 +335,7 @@ fn write_msgpack(command: &[u8], reply: &Value, out: &mut Vec<u8>) {
 fn msgpack_value(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Bulk(b) | Value::BigNumber(b) | Value::Verbatim(_, b) | Value::Double(b) => {
-            msgpack::write_str(out, b)
+            msgpack_bytes(out, b)
         }
         Value::Nil => msgpack::write_nil(out),
         Value::Integer(n) => msgpack::write_int(out, *n),
@@ -282,12 +343,12 @@ fn msgpack_value(value: &Value, out: &mut Vec<u8>) {
         Value::Simple(s) => {
             msgpack::write_array_len(out, 2);
             msgpack::write_bool(out, true);
-            msgpack::write_str(out, s);
+            msgpack_bytes(out, s);
         }
         Value::Error(e) => {
             msgpack::write_array_len(out, 2);
             msgpack::write_bool(out, false);
-            msgpack::write_str(out, e);
+            msgpack_bytes(out, e);
         }
         Value::Array(items) | Value::Set(items) | Value::Push(items) => {
             msgpack::write_array_len(out, items.len());
@@ -440,5 +501,8 @@ mod tests {
         assert_eq!(hash.bytes, b"\x81\xa7HGETALL\x81\xa1a\xa11");
         let nil = render("GET", Format::Msgpack).write(&Value::Nil);
         assert_eq!(nil.bytes, b"\x81\xa3GET\xc0");
+        // Not UTF-8: bin 8, not str.
+        let binary = render("GET", Format::Msgpack).write(&Value::Bulk(vec![0xff, 0x00]));
+        assert_eq!(binary.bytes, b"\x81\xa3GET\xc4\x02\xff\x00");
     }
 }

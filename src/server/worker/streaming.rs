@@ -232,7 +232,10 @@ impl Worker<'_> {
                 self.count_redis_outcome(&reply);
                 let name = args.first().map(Vec::as_slice).unwrap_or_default();
                 match reply {
-                    Ok(value) => (api::websocket::reply(raw, name, &value), 200),
+                    Ok(value) => {
+                        let max = self.shared.cfg.max_reply_bytes;
+                        (api::websocket::reply(raw, name, &value, max), 200)
+                    }
                     Err(e) => {
                         let e = api::Error::Redis(e);
                         let status = e.status();
