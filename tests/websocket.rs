@@ -996,3 +996,42 @@ fn an_answer_pipelined_before_the_handshake_comes_first() {
     let mut ws = ws_client::WsClient::from_stream(stream);
     assert_eq!(ws.command(r#"["GET","before"]"#), r#"{"GET":"1"}"#);
 }
+
+#[test]
+fn a_subscribe_is_confirmed_before_the_next_command_is_answered() {
+    let (_redis, gateway) = setup(&[]);
+    let mut ws = WsClient::connect(gateway.addr(), "/.json");
+    // SUBSCRIBE then PUBLISH in one write, 50 times: the confirmation always comes first; the
+    // PUBLISH answer and the message it sends may come in either order.
+    for i in 0..50 {
+        let channel = format!("order-{i}");
+        let mut bytes = Vec::new();
+        for text in [
+            format!(r#"["SUBSCRIBE","{channel}"]"#),
+            format!(r#"["PUBLISH","{channel}","hello"]"#),
+        ] {
+            bytes.extend(ws_client::encode(
+                true,
+                TEXT,
+                text.as_bytes(),
+                Some([1, 2, 3, 4]),
+            ));
+        }
+        send(&mut ws.stream, &bytes);
+        ws.expect_text(&format!(
+            r#"{{"SUBSCRIBE":["subscribe","{channel}",{}]}}"#,
+            i + 1
+        ));
+        let mut next: Vec<String> = (0..2)
+            .map(|_| String::from_utf8_lossy(&ws.expect_frame(TEXT).payload).into_owned())
+            .collect();
+        next.sort();
+        assert_eq!(
+            next,
+            [
+                r#"{"PUBLISH":1}"#.to_string(),
+                format!(r#"{{"SUBSCRIBE":["message","{channel}","hello"]}}"#)
+            ]
+        );
+    }
+}

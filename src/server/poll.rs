@@ -551,9 +551,10 @@ fn visit_stream(
         Err(_) => return Verdict::close(),
     }
     conn.next_check = now;
-    if conn.unparsed {
+    if conn.unparsed && !outbox.is_awaiting(now, shared.cfg.redis_timeout) {
         conn.unparsed = false;
-        // A complete frame, or bytes that cannot be one: a worker answers.
+        // A complete frame, or bytes that cannot be one: a worker answers. (While a SUBSCRIBE
+        // waits for its confirmation, the messages after it wait too.)
         if !matches!(
             frame::parse(&conn.buf, shared.cfg.max_ws_message),
             Ok(Status::Partial)

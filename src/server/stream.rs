@@ -65,6 +65,10 @@ struct State {
     gone: bool,
     /// Since when pending bytes wait without the client taking any (`None`: nothing waits).
     last_progress: Option<Instant>,
+    /// Topics a WebSocket subscribed to whose confirmation has not come yet, and since when:
+    /// its next message waits for them, so that answers stay in order.
+    awaiting: Vec<(Kind, Vec<u8>)>,
+    awaiting_since: Option<Instant>,
     /// Topics this stream asked for (at most [`MAX_SUBSCRIPTIONS_PER_STREAM`]).
     requested: usize,
     /// Topics Redis confirmed for this stream (their number is the count in webdis's
@@ -103,6 +107,8 @@ impl Outbox {
                 pos: 0,
                 gone: false,
                 last_progress: None,
+                awaiting: Vec::new(),
+                awaiting_since: None,
                 requested: 0,
                 confirmed: Vec::new(),
             }),
@@ -168,6 +174,33 @@ impl Outbox {
             }
             _ => false,
         }
+    }
+
+    /// Notes that a confirmation of `topic` is expected (a WebSocket `SUBSCRIBE`).
+    pub fn await_confirmation(&self, kind: Kind, topic: &[u8]) {
+        let mut state = self.lock();
+        state.awaiting.push((kind, topic.to_vec()));
+        state.awaiting_since.get_or_insert_with(Instant::now);
+    }
+
+    /// True while a confirmation this stream asked for has not come, for at most `timeout`
+    /// (after that, for instance while Redis is down, the stream's next messages are served
+    /// anyway).
+    pub fn is_awaiting(&self, now: Instant, timeout: Duration) -> bool {
+        let mut state = self.lock();
+        if state.awaiting.is_empty() {
+            state.awaiting_since = None;
+            return false;
+        }
+        let waited = state
+            .awaiting_since
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        if waited > timeout {
+            state.awaiting.clear();
+            state.awaiting_since = None;
+            return false;
+        }
+        true
     }
 
     /// True once the stream must be closed (client gone, or too far behind).
@@ -253,6 +286,7 @@ impl Outbox {
     fn note_confirmation(&self, event: &Event<'_>) -> usize {
         let mut state = self.lock();
         if let Event::Subscribed { kind, topic } = *event {
+            state.awaiting.retain(|(k, t)| !(*k == kind && t == topic));
             if !state
                 .confirmed
                 .iter()

@@ -148,6 +148,11 @@ impl Worker<'_> {
             if conn.close_after_flush {
                 return;
             }
+            if outbox.is_awaiting(Instant::now(), self.shared.cfg.redis_timeout) {
+                // A SUBSCRIBE's confirmation comes first; the poll loop brings the connection
+                // back once it has.
+                break;
+            }
             let (frame, used) = match frame::parse(&conn.buf, max) {
                 Ok(Status::Partial) => break,
                 Ok(Status::Complete(pair)) => pair,
@@ -213,6 +218,9 @@ impl Worker<'_> {
                     return;
                 }
                 for topic in &topics {
+                    // The next message waits for this confirmation, so that answers stay in
+                    // the order of the messages.
+                    outbox.await_confirmation(kind, topic);
                     let listener: Arc<dyn Listener> = outbox.clone();
                     if let Err(e) = self.shared.hub.subscribe(listener, kind, topic) {
                         let text = e.to_string();
