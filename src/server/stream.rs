@@ -282,9 +282,13 @@ impl Outbox {
                 .is_some_and(|t| now.saturating_duration_since(t) > timeout)
     }
 
-    /// Remembers a confirmed topic; the number of topics confirmed so far.
+    /// Remembers a confirmed topic (and forgets a lost one); the number of topics confirmed now.
     fn note_confirmation(&self, event: &Event<'_>) -> usize {
         let mut state = self.lock();
+        if let Event::Lost { kind, topic } = *event {
+            // Confirmed again after the reconnect: counted again from there.
+            state.confirmed.retain(|(k, t)| !(*k == kind && t == topic));
+        }
         if let Event::Subscribed { kind, topic } = *event {
             state.awaiting.retain(|(k, t)| !(*k == kind && t == topic));
             if !state
@@ -577,5 +581,37 @@ mod tests {
             Duration::from_secs(1)
         ));
         drop(client);
+    }
+    #[test]
+    fn confirmations_count_up_again_after_a_reconnect() {
+        let (server, mut client) = pair();
+        let (outbox, _metrics) = outbox_on(&server, Transport::Chunked, Format::Raw, 1 << 20);
+        let subscribed = |topic: &'static [u8]| Event::Subscribed {
+            kind: Kind::Channel,
+            topic,
+        };
+        let lost = |topic: &'static [u8]| Event::Lost {
+            kind: Kind::Channel,
+            topic,
+        };
+        let events = [
+            subscribed(b"a"),
+            subscribed(b"b"),
+            lost(b"a"),
+            lost(b"b"),
+            subscribed(b"a"),
+            subscribed(b"b"),
+        ];
+        assert!(outbox.deliver(&events, &mut FrameCache::default()));
+        drop(outbox);
+        drop(server);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        let text = String::from_utf8_lossy(&got);
+        let counts: Vec<&str> = text
+            .split("\r\n")
+            .filter(|line| line.starts_with(':'))
+            .collect();
+        assert_eq!(counts, [":1", ":2", ":1", ":2"], "{text}");
     }
 }
