@@ -975,3 +975,17 @@ fn conditions_apply_to_reads_and_answers_stay_within_the_reply_limit() {
     expect_status(&raw, 200);
     assert_eq!(raw.body.len(), 1_000_000 + b"$1000000\r\n\r\n".len());
 }
+
+#[test]
+fn a_database_redis_does_not_have_is_a_bad_request() {
+    let redis = RedisServer::start_with(&["--databases", "4"]);
+    let gateway = start_webdis(&redis, &[]);
+    let response = request(gateway.addr(), "GET", "/7/GET/x", &[], b"");
+    expect_status(&response, 400);
+    assert!(
+        response.text().contains("database 7 does not exist"),
+        "{response:?}"
+    );
+    let ok = request(gateway.addr(), "GET", "/3/GET/x", &[], b"");
+    assert_eq!(ok.body, br#"{"GET":null}"#, "{ok:?}");
+}

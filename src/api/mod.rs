@@ -92,6 +92,13 @@ pub fn plan(req: &Request) -> Step<'_> {
 /// reply becomes the matching error response.
 pub fn finish(call: &Call<'_>, reply: Result<Value, redis::Error>) -> Response {
     let result = match (reply, &call.read) {
+        // A `/DB/` prefix naming a database this Redis does not have: the client's mistake.
+        (Err(e), _) if call.db.is_some() && e.to_string().contains("DB index is out of range") => {
+            Err(Error::BadRequest(format!(
+                "database {} does not exist in this Redis ({e})",
+                call.db.unwrap_or_default()
+            )))
+        }
         (Err(e), _) => Err(Error::Redis(e)),
         (Ok(value), Reader::Webdis(reply)) => Ok(reply.respond(&value)),
         (Ok(Value::Error(text)), Reader::Plain(_)) => Err(Error::Reply(text)),
