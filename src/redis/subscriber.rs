@@ -153,9 +153,9 @@ pub struct Hub {
 struct State {
     topics: HashMap<(Kind, Vec<u8>), Topic>,
     /// Topics with an `UNSUBSCRIBE` queued on the current connection and not yet confirmed, and
-    /// how many. Until Redis confirms it, what arrives for such a topic (messages, the
-    /// confirmation of an earlier `SUBSCRIBE`) was published before a listener that joined
-    /// since subscribed, and is not delivered.
+    /// how many. Until Redis confirms it, a confirmation that arrives for such a topic answers an
+    /// earlier `SUBSCRIBE`, not the current one, and does not confirm it (so its messages stay
+    /// undelivered, see `deliver_to`).
     draining: HashMap<(Kind, Vec<u8>), usize>,
     /// Orders topics by first subscription, so that they are subscribed again in that order.
     next_seq: u64,
@@ -425,9 +425,6 @@ impl Hub {
             match parse_push(value) {
                 Push::Message(event) => {
                     let (kind, topic) = event_topic(&event);
-                    if self.lock().draining.contains_key(&(kind, topic.to_vec())) {
-                        continue; // published before the current subscription
-                    }
                     if run
                         .first()
                         .is_some_and(|first| event_topic(first) != (kind, topic))
@@ -479,9 +476,15 @@ impl Hub {
 
     /// Delivers `events` (all of one topic) to a snapshot of the topic's listeners, outside the
     /// lock; then forgets those that are gone (a topic left without listeners is unsubscribed).
+    ///
+    /// Messages reach a topic only once Redis confirmed its current subscription: a topic made
+    /// anew after its last listener left stays unconfirmed while its old `UNSUBSCRIBE` drains,
+    /// so what was published before the new listener subscribed never reaches it.
     fn deliver_to(&self, kind: Kind, topic: &[u8], events: &[Event<'_>]) {
         let key = (kind, topic.to_vec());
+        let messages = events.iter().all(|e| matches!(e, Event::Message { .. }));
         let listeners = match self.lock().topics.get(&key) {
+            Some(entry) if messages && !entry.confirmed => return,
             Some(entry) => entry.listeners.clone(),
             None => return,
         };

@@ -49,6 +49,8 @@ pub struct Outbox {
     transport: Transport,
     /// How events are written (webdis's JSON, JSONP or raw RESP).
     render: Render,
+    /// Streams with the same key write a message the same way (see [`FrameCache`]).
+    share_key: String,
     max_pending: usize,
     metrics: Arc<Metrics>,
     state: Mutex<State>,
@@ -97,6 +99,7 @@ impl Outbox {
     ) -> io::Result<Arc<Outbox>> {
         Ok(Arc::new(Outbox {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            share_key: format!("{transport:?}|{render:?}"),
             transport,
             render,
             max_pending,
@@ -380,8 +383,7 @@ impl Listener for Outbox {
             return self.send_raw(&render());
         }
         // Streams that write alike share one rendering of the messages.
-        let key = format!("{:?}|{:?}", self.transport, self.render);
-        let framed = cache.get_or_render(&key, render);
+        let framed = cache.get_or_render(&self.share_key, render);
         self.send_raw(&framed)
     }
 }

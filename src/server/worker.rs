@@ -228,6 +228,16 @@ impl<'a> Worker<'a> {
         calls: &[(usize, &Item, api::Call<'_>)],
         dbs: &[Option<u32>],
     ) -> Vec<Result<Value, redis::Error>> {
+        if let Some(first) = dbs.first() {
+            if dbs.iter().all(|db| db == first) {
+                // The usual case: every command for one database, one round trip.
+                let commands: Vec<&[Cow<'_, [u8]>]> = calls
+                    .iter()
+                    .map(|(_, _, call)| call.args.as_slice())
+                    .collect();
+                return self.round_trip_on(*first, &commands);
+            }
+        }
         let mut results: Vec<Option<Result<Value, redis::Error>>> =
             calls.iter().map(|_| None).collect();
         let mut done: Vec<Option<u32>> = Vec::new();
@@ -243,10 +253,7 @@ impl<'a> Worker<'a> {
                 .iter()
                 .filter_map(|k| calls.get(*k).map(|(_, _, call)| call.args.as_slice()))
                 .collect();
-            let replies = match self.shared.databases.pool(*db) {
-                Ok(pool) => self.round_trip(&pool, &commands),
-                Err(e) => commands.iter().map(|_| Err(e.clone())).collect(),
-            };
+            let replies = self.round_trip_on(*db, &commands);
             for (k, reply) in picked.into_iter().zip(replies) {
                 if let Some(slot) = results.get_mut(k) {
                     *slot = Some(reply);
@@ -257,6 +264,18 @@ impl<'a> Worker<'a> {
             .into_iter()
             .map(|r| r.unwrap_or(Err(redis::Error::Closed)))
             .collect()
+    }
+
+    /// [`Worker::round_trip`] on the pool of database `db` (`None`: the configured one).
+    fn round_trip_on(
+        &self,
+        db: Option<u32>,
+        commands: &[&[Cow<'_, [u8]>]],
+    ) -> Vec<Result<Value, redis::Error>> {
+        match self.shared.databases.pool(db) {
+            Ok(pool) => self.round_trip(&pool, commands),
+            Err(e) => commands.iter().map(|_| Err(e.clone())).collect(),
+        }
     }
 
     /// Completes a response for its connection (closing, or keep-alive for HTTP/1.0), counts
