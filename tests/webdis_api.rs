@@ -7,7 +7,6 @@
 mod support;
 
 use redis_gateway::webdis::md5;
-use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use support::*;
 
@@ -419,15 +418,7 @@ fn png_upload_with_expect_continue_then_etag_and_304() {
         )
         .as_bytes(),
     );
-    let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
-    let mut got = vec![0u8; interim.len()];
-    stream
-        .read_exact(&mut got)
-        .unwrap_or_else(|e| panic!("no 100 Continue before the body: {e}"));
-    assert_eq!(
-        String::from_utf8_lossy(&got),
-        String::from_utf8_lossy(interim)
-    );
+    expect_continue(&mut stream);
     send(&mut stream, &png);
     let response = read_response(&mut stream).expect("answer to the upload");
     expect_ok(&response, "application/json", br#"{"SET":[true,"OK"]}"#);

@@ -178,6 +178,21 @@ pub fn request_on(
     response.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
+/// Reads exactly `HTTP/1.1 100 Continue` and its blank line: what a client that sent
+/// `Expect: 100-continue` waits for before it sends the body.
+#[track_caller]
+pub fn expect_continue(stream: &mut TcpStream) {
+    let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+    let mut got = vec![0u8; interim.len()];
+    stream
+        .read_exact(&mut got)
+        .unwrap_or_else(|e| panic!("no 100 Continue before the body: {e}"));
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(interim)
+    );
+}
+
 /// Reads exactly one response whose body follows `Content-Length`.
 pub fn read_response(stream: &mut TcpStream) -> Result<Response, String> {
     try_read_response(stream, false)

@@ -14,9 +14,9 @@ pub mod rng;
 
 pub use gateway::{admin_addr, usage, wait_ready_at, wait_webdis_ready, Gateway, Usage, PING_JSON};
 pub use http::{
-    connect, expect_common_headers, expect_status, expect_text_error, format_request, is_closed,
-    read_head_response, read_response, request, request_on, send, try_read_response, try_request,
-    wait_closed, Closed, Response,
+    connect, expect_common_headers, expect_continue, expect_status, expect_text_error,
+    format_request, is_closed, read_head_response, read_response, request, request_on, send,
+    try_read_response, try_request, wait_closed, Closed, Response,
 };
 pub use redis::{RedisServer, RespReply};
 
