@@ -435,18 +435,27 @@ impl Hub {
                 }
                 Push::Subscribed(kind, topic) => {
                     self.deliver_run(&mut run);
-                    {
+                    // The topic is marked confirmed and its listeners are taken in one critical
+                    // section: a listener that joins later sees the topic confirmed and confirms
+                    // itself (see `subscribe`), one that joined earlier is in this snapshot; no
+                    // listener is in both, so none is confirmed twice.
+                    let listeners = {
                         let mut state = self.lock();
-                        if state.draining.contains_key(&(kind, topic.to_vec())) {
+                        let key = (kind, topic.to_vec());
+                        if state.draining.contains_key(&key) {
                             continue;
                         }
-                        match state.topics.get_mut(&(kind, topic.to_vec())) {
-                            Some(entry) if !entry.confirmed => entry.confirmed = true,
+                        match state.topics.get_mut(&key) {
+                            Some(entry) if !entry.confirmed => {
+                                entry.confirmed = true;
+                                entry.listeners.clone()
+                            }
                             // Already confirmed: a late duplicate; nobody is waiting for it.
                             _ => continue,
                         }
-                    }
-                    self.deliver_to(kind, topic, &[Event::Subscribed { kind, topic }]);
+                    };
+                    let events = [Event::Subscribed { kind, topic }];
+                    self.deliver_to_snapshot(kind, topic, &listeners, &events);
                 }
                 Push::Unsubscribed(kind, topic) => {
                     self.deliver_run(&mut run);
@@ -474,8 +483,8 @@ impl Hub {
         run.clear();
     }
 
-    /// Delivers `events` (all of one topic) to a snapshot of the topic's listeners, outside the
-    /// lock; then forgets those that are gone (a topic left without listeners is unsubscribed).
+    /// Delivers `events` (all of one topic) to a snapshot of the topic's listeners (see
+    /// [`Hub::deliver_to_snapshot`]).
     ///
     /// Messages reach a topic only once Redis confirmed its current subscription: a topic made
     /// anew after its last listener left stays unconfirmed while its old `UNSUBSCRIBE` drains,
@@ -488,6 +497,19 @@ impl Hub {
             Some(entry) => entry.listeners.clone(),
             None => return,
         };
+        self.deliver_to_snapshot(kind, topic, &listeners, events);
+    }
+
+    /// Delivers `events` (all of one topic) to `listeners`, a snapshot taken under the lock,
+    /// outside it; then forgets those that are gone (a topic left without listeners is
+    /// unsubscribed).
+    fn deliver_to_snapshot(
+        &self,
+        kind: Kind,
+        topic: &[u8],
+        listeners: &[Arc<dyn Listener>],
+        events: &[Event<'_>],
+    ) {
         let mut cache = FrameCache::default();
         let gone: Vec<u64> = listeners
             .iter()
@@ -497,6 +519,7 @@ impl Hub {
         if gone.is_empty() {
             return;
         }
+        let key = (kind, topic.to_vec());
         let mut state = self.lock();
         if let Some(entry) = state.topics.get_mut(&key) {
             entry.listeners.retain(|l| !gone.contains(&l.id()));
@@ -612,4 +635,103 @@ fn queue(state: &mut State, command: &[u8], topic: &[u8]) -> bool {
     }
     resp::encode_command(&[command, topic], &mut state.queued);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Barrier;
+
+    /// A listener that counts the confirmations it gets.
+    #[derive(Debug)]
+    struct Counter {
+        id: u64,
+        confirmations: AtomicU64,
+    }
+
+    impl Counter {
+        fn new(id: u64) -> Arc<Counter> {
+            Arc::new(Counter {
+                id,
+                confirmations: AtomicU64::new(0),
+            })
+        }
+    }
+
+    impl Listener for Counter {
+        fn id(&self) -> u64 {
+            self.id
+        }
+        fn deliver(&self, events: &[Event<'_>], _cache: &mut FrameCache) -> bool {
+            let n = events
+                .iter()
+                .filter(|e| matches!(e, Event::Subscribed { .. }))
+                .count();
+            self.confirmations.fetch_add(n as u64, Ordering::Relaxed);
+            true
+        }
+    }
+
+    /// A hub whose thread is a no-op: the test plays the `redis-pubsub` thread itself.
+    fn detached_hub() -> Arc<Hub> {
+        let hub = Hub::new(Config::default());
+        let idle = thread::spawn(|| {});
+        *hub.thread.lock().unwrap() = Some(idle);
+        hub
+    }
+
+    fn confirmation(topic: &[u8]) -> Value {
+        Value::Array(vec![
+            Value::Bulk(b"subscribe".to_vec()),
+            Value::Bulk(topic.to_vec()),
+            Value::Integer(1),
+        ])
+    }
+
+    /// Regression: Redis's confirmation of a topic and a new listener of that topic arriving at
+    /// the same moment gave the new listener two confirmations (it confirmed itself on seeing
+    /// the topic confirmed, then was in the snapshot the confirmation was delivered to). Run as a
+    /// loop: each round races the two once; the old code failed within a few thousand rounds.
+    #[test]
+    fn a_listener_joining_during_a_confirmation_is_confirmed_once() {
+        const ROUNDS: u64 = 20_000;
+        let hub = detached_hub();
+        let start = Arc::new(Barrier::new(2));
+        let joiner = {
+            let (hub, start) = (Arc::clone(&hub), Arc::clone(&start));
+            thread::spawn(move || {
+                let mut late = Vec::new();
+                for round in 0..ROUNDS {
+                    let topic = round.to_string().into_bytes();
+                    let listener = Counter::new(2 * round + 1);
+                    start.wait();
+                    let as_listener: Arc<dyn Listener> = listener.clone();
+                    hub.subscribe(as_listener, Kind::Channel, &topic).unwrap();
+                    start.wait();
+                    late.push(listener);
+                }
+                late
+            })
+        };
+        let mut first = Vec::new();
+        for round in 0..ROUNDS {
+            let topic = round.to_string().into_bytes();
+            let listener = Counter::new(2 * round);
+            let as_listener: Arc<dyn Listener> = listener.clone();
+            hub.subscribe(as_listener, Kind::Channel, &topic).unwrap();
+            start.wait();
+            hub.dispatch(&[confirmation(&topic)]);
+            start.wait();
+            first.push(listener);
+        }
+        let late = joiner.join().unwrap();
+        for (round, (a, b)) in first.iter().zip(&late).enumerate() {
+            let counts = (
+                a.confirmations.load(Ordering::Relaxed),
+                b.confirmations.load(Ordering::Relaxed),
+            );
+            assert_eq!(counts, (1, 1), "round {round}: confirmations (first, late)");
+        }
+    }
 }
