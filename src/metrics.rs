@@ -15,8 +15,6 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::redis::PoolStats;
-
 /// Methods counted apart; anything else is `other`.
 const METHODS: [&str; 7] = ["GET", "HEAD", "PUT", "DELETE", "POST", "OPTIONS", "other"];
 /// Status classes `1xx` … `5xx`.
@@ -77,6 +75,17 @@ pub struct Metrics {
     /// Redis connections opened by the maintainer (the first fill included).
     pub redis_connects: AtomicU64,
     redis_errors: [AtomicU64; 5],
+}
+
+/// A snapshot of the Redis connection pool, for `/metrics`, `/healthz` and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// The configured number of connections.
+    pub size: usize,
+    /// Live connections (idle + in use).
+    pub open: usize,
+    /// Connections waiting in the pool.
+    pub idle: usize,
 }
 
 /// Gauges read at scrape time.

@@ -8,6 +8,7 @@
 //! | method not served                            | 405 + `Allow` | closed |
 //! | form with another `Content-Type`             | 415    | closed     |
 //! | command refused (webdis ACL, connection state) | 403  | kept       |
+//! | a database Redis does not have (`/DB/` prefix) | 400  | kept       |
 //! | key does not exist                           | 404    | kept       |
 //! | WebSocket version other than 13              | 426 + `Sec-WebSocket-Version` | closed |
 //! | Redis `WRONGTYPE`                            | 409    | kept       |
@@ -43,8 +44,10 @@ pub enum Error {
     MethodNotAllowed(&'static str),
     /// A form POST with another `Content-Type`; holds what was sent.
     UnsupportedMediaType(String),
-    /// The command is not allowed: the webdis ACL refuses it, or it would change the state of a
-    /// shared Redis connection; the text says which and why.
+    /// The webdis ACL does not allow this client to run the command (named).
+    NotAllowed(String),
+    /// The command cannot run here: it would change the state of a shared Redis connection or
+    /// hold it; the text says which and why.
     Forbidden(String),
     /// The key does not exist.
     NotFound,
@@ -79,11 +82,12 @@ impl Error {
             Error::SlowRequest => 408,
             Error::MethodNotAllowed(_) => 405,
             Error::UnsupportedMediaType(_) => 415,
-            Error::Forbidden(_) => 403,
+            Error::NotAllowed(_) | Error::Forbidden(_) => 403,
             Error::NotFound => 404,
             Error::UpgradeRequired(_) => 426,
             Error::Redis(e) => match e {
                 redis::Error::Timeout => 504,
+                redis::Error::NoSuchDatabase(_) => 400,
                 redis::Error::Unavailable(_) | redis::Error::Handshake(_) => 503,
                 redis::Error::Io(_)
                 | redis::Error::Closed
@@ -158,9 +162,14 @@ impl fmt::Display for Error {
                 f,
                 "POST / takes Content-Type application/x-www-form-urlencoded, not '{got}'"
             ),
+            Error::NotAllowed(command) => write!(
+                f,
+                "forbidden: {command} is not allowed for this client by the ACL"
+            ),
             Error::Forbidden(why) => write!(f, "forbidden: {why}"),
             Error::NotFound => f.write_str("not found"),
             Error::UpgradeRequired(why) => write!(f, "upgrade required: {why}"),
+            Error::Redis(e @ redis::Error::NoSuchDatabase(_)) => write!(f, "bad request: {e}"),
             Error::Redis(e) => e.fmt(f),
             Error::Reply(text) => write!(f, "redis: {}", String::from_utf8_lossy(text)),
             Error::UnexpectedReply(what) => write!(f, "unexpected reply from redis to {what}"),

@@ -1,54 +1,85 @@
-//! The HTTP API: one parsed request in, at most one Redis command out, one response back.
+//! The HTTP APIs: one parsed request in, what it needs of Redis out, one response back.
+//!
+//! Each API is one room here, behind one small interface, [`Service`]: the server hands it a
+//! parsed request and gets a [`Step`] back; it never knows which API it serves.
 //!
 //! ```text
-//!   GET    /KEY            GET KEY            200 value | 404
-//!   HEAD   /KEY            GET KEY            as GET, without the body
-//!   PUT    /KEY[?ex=S|px=MS]  SET KEY body [EX S|PX MS]   204
-//!   DELETE /KEY            DEL KEY            204 | 404
-//!   POST   /  (form)       MSET k1 v1 k2 v2…  200 OK
-//!   OPTIONS /KEY or /      (none)             204 + Allow
+//!   keyvalue/   the seed's API: GET/HEAD/PUT/DELETE /KEY, POST / form        (the default)
+//!   webdis/     webdis's API: /COMMAND/arg…[.ext], pub/sub streams, WebSockets  (--api webdis)
+//!   admin       /healthz, /metrics, /shutdown on the admin listener
+//!   error       every failure, and the one mapping from errors to HTTP statuses
+//!   stream      what a stream (a subscription, a WebSocket) asks of the server
 //! ```
 //!
 //! Serving is split in two so that a worker can send the commands of several requests to Redis
-//! in one round trip: [`plan`] turns a request into a [`Step`] (an answer at once, or a [`Call`]:
-//! a command plus how to read its reply), and [`finish`] turns the reply into the response.
-//!
-//! The key is the percent-decoded path after the first `/` (so `/a%2Fb` and `/a/b` are both key
-//! `a/b`); the query string is never part of the key. Every failure is an [`Error`], turned into
-//! a response in one place ([`Error::into_response`]).
+//! in one round trip: [`Service::plan`] turns a request into a [`Step`] (an answer at once, a
+//! [`Call`] to run, or a stream to open), and [`Call::finish`] turns the reply into the
+//! response. Every failure is an [`Error`], turned into a response in one place
+//! ([`Error::into_response`]).
 
 pub mod admin;
 pub mod error;
-pub mod form;
-pub mod key;
+pub mod keyvalue;
+pub mod stream;
 pub mod webdis;
-pub mod websocket;
 
 pub use error::Error;
+pub use stream::{EventFormat, Message, MessageCall, Session, Subscription, Upgrade};
 
 use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
 
+use crate::config::{self, Config};
 use crate::http::response::Response;
-use crate::http::{url, Method, Request, Version};
+use crate::http::Request;
 use crate::redis;
 use crate::resp::Value;
 
-/// Methods served on `/`.
-pub const ROOT_ALLOW: &str = "POST, OPTIONS";
-/// Methods served on `/KEY`.
-pub const KEY_ALLOW: &str = "GET, HEAD, PUT, DELETE, OPTIONS";
+/// One API of the data listener.
+pub trait Service: Send + Sync + fmt::Debug {
+    /// Decides what a request needs.
+    fn plan<'r>(&self, req: &'r Request, client: Client) -> Step<'r>;
+
+    /// Adds what this API puts on every response of the data listener, errors and refusals
+    /// included (the webdis API's CORS headers). The default adds nothing.
+    fn decorate(&self, response: Response) -> Response {
+        response
+    }
+}
+
+/// The API `cfg.api` names.
+pub fn service(cfg: &Config) -> Box<dyn Service> {
+    match cfg.api {
+        config::Api::KeyValue => Box::new(keyvalue::KeyValue),
+        config::Api::Webdis => Box::new(webdis::Webdis::new(cfg)),
+    }
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    /// The client's address (for the webdis ACL).
+    pub addr: IpAddr,
+}
 
 /// What serving one request takes.
 #[derive(Debug)]
 pub enum Step<'a> {
     /// The answer needs no Redis (an error, `OPTIONS`).
     Answer(Response),
-    /// Run a command, then [`finish`].
+    /// Run a command, then [`Call::finish`].
     Call(Call<'a>),
-    /// Turn the connection into a stream of pub/sub messages (webdis `SUBSCRIBE`).
-    Subscribe(webdis::Subscribe),
-    /// Switch the connection to the WebSocket protocol (webdis API with `--websockets on`).
-    Upgrade(webdis::Upgrade),
+    /// Turn the connection into a stream of pub/sub messages (a webdis `SUBSCRIBE`).
+    Subscribe(Subscription),
+    /// Switch the connection to the WebSocket protocol.
+    Upgrade(Upgrade),
+}
+
+impl From<Response> for Step<'_> {
+    fn from(response: Response) -> Self {
+        Step::Answer(response)
+    }
 }
 
 /// One Redis command and how to read its reply.
@@ -67,83 +98,23 @@ pub struct Call<'a> {
 /// How a reply becomes the response.
 #[derive(Debug)]
 pub enum Reader {
-    /// The key/value API: a Redis error reply becomes its error status; any other reply goes
-    /// through the function.
+    /// A Redis error reply becomes its error status; any other reply goes through the
+    /// function (the key/value API).
     Plain(fn(Value) -> Result<Response, Error>),
-    /// The webdis API: every reply, error replies included, is written in the requested format.
+    /// Every reply, error replies included, is written in the requested format (the webdis API).
     Webdis(Box<webdis::Reply>),
 }
 
-impl From<Response> for Step<'_> {
-    fn from(response: Response) -> Self {
-        Step::Answer(response)
-    }
-}
-
-/// Decides what a request needs.
-pub fn plan(req: &Request) -> Step<'_> {
-    match route(req) {
-        Ok(step) => step,
-        Err(e) => Step::Answer(e.into_response()),
-    }
-}
-
-/// Turns the outcome of a [`Call`] into the response: a transport failure or a Redis error
-/// reply becomes the matching error response.
-pub fn finish(call: &Call<'_>, reply: Result<Value, redis::Error>) -> Response {
-    let result = match (reply, &call.read) {
-        // A `/DB/` prefix naming a database this Redis does not have: the client's mistake.
-        (Err(e), _) if call.db.is_some() && e.to_string().contains("DB index is out of range") => {
-            Err(Error::BadRequest(format!(
-                "database {} does not exist in this Redis ({e})",
-                call.db.unwrap_or_default()
-            )))
-        }
-        (Err(e), _) => Err(Error::Redis(e)),
-        (Ok(value), Reader::Webdis(reply)) => Ok(reply.respond(&value)),
-        (Ok(Value::Error(text)), Reader::Plain(_)) => Err(Error::Reply(text)),
-        (Ok(value), Reader::Plain(read)) => read(value),
-    };
-    result.unwrap_or_else(Error::into_response)
-}
-
-fn route(req: &Request) -> Result<Step<'_>, Error> {
-    let head = &req.head;
-    if head.version == Version::Http11 && head.header("host").is_none() {
-        return Err(Error::MissingHost);
-    }
-    if head.target == b"*" {
-        // `OPTIONS *` (the parser allows `*` with OPTIONS only): what the server supports.
-        let allow = "GET, HEAD, PUT, DELETE, POST, OPTIONS";
-        return Ok(Step::Answer(
-            Response::empty(204).with_header("Allow", allow),
-        ));
-    }
-    let raw_key = head
-        .path()
-        .strip_prefix(b"/")
-        .ok_or_else(|| Error::BadRequest("the path must start with '/'".into()))?;
-    if raw_key.is_empty() {
-        return match head.method {
-            Method::Post => form::post(req),
-            Method::Options => Ok(Step::Answer(
-                Response::empty(204).with_header("Allow", ROOT_ALLOW),
-            )),
-            Method::Get | Method::Head | Method::Put | Method::Delete => {
-                Err(Error::BadRequest("empty key: the path must be /KEY".into()))
-            }
-            Method::Other(_) => Err(Error::MethodNotAllowed(ROOT_ALLOW)),
+impl Call<'_> {
+    /// Turns the outcome of the call into the response: a transport failure or a Redis error
+    /// reply becomes the matching error response.
+    pub fn finish(&self, reply: Result<Value, redis::Error>) -> Response {
+        let result = match (reply, &self.read) {
+            (Err(e), _) => Err(Error::Redis(e)),
+            (Ok(value), Reader::Webdis(reply)) => Ok(reply.respond(&value)),
+            (Ok(Value::Error(text)), Reader::Plain(_)) => Err(Error::Reply(text)),
+            (Ok(value), Reader::Plain(read)) => read(value),
         };
-    }
-    let key = url::percent_decode(raw_key, false)
-        .map_err(|e| Error::BadRequest(format!("{e} in the key")))?;
-    match head.method {
-        Method::Get | Method::Head => Ok(key::get(key)),
-        Method::Put => key::put(key, head.query(), &req.body),
-        Method::Delete => Ok(key::delete(key)),
-        Method::Options => Ok(Step::Answer(
-            Response::empty(204).with_header("Allow", KEY_ALLOW),
-        )),
-        Method::Post | Method::Other(_) => Err(Error::MethodNotAllowed(KEY_ALLOW)),
+        result.unwrap_or_else(Error::into_response)
     }
 }

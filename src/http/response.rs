@@ -150,11 +150,19 @@ fn head(response: &Response, date: &str, content_length: Option<usize>, out: &mu
     out.extend_from_slice(b"\r\n");
 }
 
-/// Appends the whole response to `out`; with `head_only` (a `HEAD` request) the body is left out
-/// but `Content-Length` still gives its length.
-pub fn write(response: &Response, head_only: bool, date: &str, out: &mut Vec<u8>) {
+/// Whether a response's body is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// Sent after the head.
+    Send,
+    /// Left out (the answer to a `HEAD` request), though `Content-Length` still gives its length.
+    Omit,
+}
+
+/// Appends the whole response to `out`, its body as `body` says.
+pub fn write(response: &Response, body: Body, date: &str, out: &mut Vec<u8>) {
     write_head(response, date, out);
-    if !head_only {
+    if body == Body::Send {
         out.extend_from_slice(&response.body);
     }
 }
@@ -170,7 +178,7 @@ mod tests {
         let mut out = Vec::new();
         write(
             &Response::text(404, "not found").closing(),
-            false,
+            Body::Send,
             DATE,
             &mut out,
         );
@@ -185,7 +193,7 @@ mod tests {
     fn head_only_keeps_the_length_but_not_the_body() {
         let mut out = Vec::new();
         let response = Response::bytes(200, "application/octet-stream", b"abc".to_vec());
-        write(&response, true, DATE, &mut out);
+        write(&response, Body::Omit, DATE, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("Content-Length: 3\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
@@ -197,7 +205,7 @@ mod tests {
         let response = Response::empty(405)
             .with_header("Allow", "GET, HEAD")
             .with_header("Retry-After", "1");
-        write(&response, false, DATE, &mut out);
+        write(&response, Body::Send, DATE, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("Content-Length: 0\r\nAllow: GET, HEAD\r\nRetry-After: 1\r\n\r\n"));
     }
@@ -206,7 +214,7 @@ mod tests {
     fn no_content_has_no_content_length() {
         // RFC 9110 §8.6: a 204 response must not carry Content-Length.
         let mut out = Vec::new();
-        write(&Response::empty(204), false, DATE, &mut out);
+        write(&Response::empty(204), Body::Send, DATE, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains("Content-Length"), "{text}");
         assert!(text.ends_with(&format!("Date: {DATE}\r\n\r\n")), "{text}");

@@ -85,6 +85,12 @@ impl Conn {
         if target.db != 0 {
             let db = target.db.to_string();
             let reply = self.call(&[b"SELECT".as_slice(), db.as_bytes()])?;
+            if let Value::Error(text) = &reply {
+                // The one place Redis's text is read: every other layer sees the typed error.
+                if text.starts_with(b"ERR DB index is out of range") {
+                    return Err(Error::NoSuchDatabase(target.db));
+                }
+            }
             expect_ok("SELECT", &reply)?;
         }
         let reply = self.call(&[b"CLIENT".as_slice(), b"SETNAME", b"redis-gateway"])?;

@@ -67,7 +67,7 @@ enum Failure {
 fn classify(e: &Error) -> Failure {
     match e {
         Error::Handshake(text) if text.contains("max number of clients") => Failure::Full,
-        Error::Handshake(_) => Failure::Refused,
+        Error::Handshake(_) | Error::NoSuchDatabase(_) => Failure::Refused,
         _ => Failure::Unreachable,
     }
 }
@@ -121,7 +121,7 @@ fn run(pool: &Pool, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) 
                         }
                     }
                 }
-                pool.set_down(why);
+                pool.set_down(e);
                 if !pool.pause(backoff) {
                     break;
                 }

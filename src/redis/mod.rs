@@ -1,5 +1,7 @@
-//! Everything that touches a Redis socket: one connection ([`Conn`]), the pool workers borrow from
-//! ([`Pool`], [`PooledConn`]), and the thread that keeps the pool full ([`maintainer`]).
+//! Everything that touches a Redis socket, behind one seam ([`Backend`]): one connection
+//! ([`Conn`]), the pool workers borrow from ([`Pool`], [`PooledConn`]), the thread that keeps the
+//! pool full ([`maintainer`]), the shared subscriptions ([`subscriber`]), and the one topology
+//! served today: a single server ([`Standalone`]).
 //!
 //! A connection that saw an I/O error, a timeout or a malformed reply is never reused: a late reply
 //! would otherwise answer the next request. It is dropped, and the maintainer opens a new one.
@@ -7,15 +9,19 @@
 use std::fmt;
 use std::io;
 
+pub mod backend;
 pub mod conn;
 pub mod databases;
 pub mod maintainer;
 pub mod pool;
+pub mod standalone;
 pub mod subscriber;
 
+pub use backend::{Backend, Command};
 pub use conn::Conn;
 pub use databases::Databases;
 pub use pool::{Pool, PoolStats, PooledConn};
+pub use standalone::Standalone;
 
 /// Why a Redis round trip failed. A Redis `-ERR` reply is not an error here: it is a
 /// [`crate::resp::Value::Error`] value.
@@ -40,12 +46,14 @@ pub enum Error {
     Unavailable(String),
     /// The connection handshake (AUTH, SELECT, CLIENT SETNAME) was refused by Redis.
     Handshake(String),
+    /// `SELECT` was refused: this Redis has no database with that number.
+    NoSuchDatabase(u32),
 }
 
 impl Error {
     /// True for errors after which the connection must not carry another command.
     pub fn poisons_connection(&self) -> bool {
-        !matches!(self, Error::Unavailable(_))
+        !matches!(self, Error::Unavailable(_) | Error::NoSuchDatabase(_))
     }
 
     /// True when the error suggests the server went away, so that every idle connection is suspect.
@@ -68,6 +76,7 @@ impl Clone for Error {
             Error::Unsolicited => Error::Unsolicited,
             Error::Unavailable(why) => Error::Unavailable(why.clone()),
             Error::Handshake(why) => Error::Handshake(why.clone()),
+            Error::NoSuchDatabase(db) => Error::NoSuchDatabase(*db),
         }
     }
 }
@@ -84,6 +93,7 @@ impl fmt::Display for Error {
             Error::Unsolicited => f.write_str("redis sent a reply nobody asked for"),
             Error::Unavailable(why) => write!(f, "redis unavailable: {why}"),
             Error::Handshake(why) => write!(f, "redis refused the connection setup: {why}"),
+            Error::NoSuchDatabase(db) => write!(f, "database {db} does not exist in this Redis"),
         }
     }
 }

@@ -14,6 +14,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{Conn, Error};
+pub use crate::metrics::PoolStats;
 use crate::resp::Value;
 
 /// A bounded set of Redis connections shared by all workers.
@@ -35,18 +36,7 @@ struct State {
     open: usize,
     closed: bool,
     /// Why the last connection attempt failed; `None` once one succeeds.
-    down: Option<String>,
-}
-
-/// A snapshot of the pool, for logs and health checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStats {
-    /// The configured number of connections.
-    pub size: usize,
-    /// Live connections (idle + in use).
-    pub open: usize,
-    /// Connections waiting in the pool.
-    pub idle: usize,
+    down: Option<Error>,
 }
 
 const _: () = {
@@ -79,7 +69,8 @@ impl Pool {
     /// # Errors
     ///
     /// [`Error::Unavailable`] when Redis is known to be down, the pool is closed, or no
-    /// connection became free in time.
+    /// connection became free in time; [`Error::NoSuchDatabase`] when Redis refused the
+    /// pool's database.
     pub fn checkout(&self, timeout: Duration) -> Result<PooledConn<'_>, Error> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -120,7 +111,10 @@ impl Pool {
             if state.open == 0 {
                 if let Some(why) = &state.down {
                     // Nothing to wait for: fail fast instead of holding the worker.
-                    return Err(Error::Unavailable(why.clone()));
+                    return Err(match why {
+                        Error::NoSuchDatabase(db) => Error::NoSuchDatabase(*db),
+                        other => Error::Unavailable(other.to_string()),
+                    });
                 }
             }
             let left = match deadline.checked_duration_since(Instant::now()) {
@@ -220,7 +214,7 @@ impl Pool {
     }
 
     /// For the maintainer: records why connecting failed, so checkouts can fail fast.
-    pub(super) fn set_down(&self, why: String) {
+    pub(super) fn set_down(&self, why: Error) {
         self.lock().down = Some(why);
         // Wake waiting workers so that they see `down` instead of sleeping out their timeout.
         self.returned.notify_all();

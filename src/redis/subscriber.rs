@@ -124,18 +124,28 @@ pub trait Listener: Send + Sync + fmt::Debug {
 /// [`Listener::deliver`]); it lives for one delivery to one topic.
 #[derive(Debug, Default)]
 pub struct FrameCache {
-    entries: Vec<(String, Arc<Vec<u8>>)>,
+    entries: Vec<(Vec<u8>, Arc<Vec<u8>>)>,
 }
 
 impl FrameCache {
     /// The bytes stored under `key`, or those `render` makes (then stored).
-    pub fn get_or_render(&mut self, key: &str, render: impl FnOnce() -> Vec<u8>) -> Arc<Vec<u8>> {
+    pub fn get_or_render(&mut self, key: &[u8], render: impl FnOnce() -> Vec<u8>) -> Arc<Vec<u8>> {
         if let Some((_, bytes)) = self.entries.iter().find(|(k, _)| k == key) {
             return Arc::clone(bytes);
         }
         let bytes = Arc::new(render());
-        self.entries.push((key.to_string(), Arc::clone(&bytes)));
+        self.entries.push((key.to_vec(), Arc::clone(&bytes)));
         bytes
+    }
+
+    /// How many different renderings it holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 

@@ -1,169 +1,499 @@
-//! One client connection: its socket, the bytes received and not yet served, the bytes of
-//! responses not yet written, and what is known about the request arriving on it.
+//! One client connection: its socket, the bytes received and not yet served, the responses not
+//! yet written, and the phase of its life.
+//!
+//! ```text
+//!   accepted ─► Open ──(a closing response is queued)──► Closing ──(written)──► Lingering ─► closed
+//!                │ ▲                                                              (EOF or 2 s)
+//!     serve ─────┘ │
+//!                  └── SUBSCRIBE / WebSocket upgrade ──► Stream ──(gone, behind, drained)──► closed
+//! ```
 //!
 //! The socket is nonblocking for its whole life. The poll loop owns a connection while it waits
-//! for bytes or for the client to take pending output; a worker owns it while serving. The parse
-//! progress cached here (`head`, `scan`) lets the poll loop look at a growing buffer without
-//! starting over on each read.
+//! for bytes or for the client to take pending output; a worker owns it while serving. A
+//! connection keeps the parse progress of the request at the front of its input, so the poll loop
+//! can look at a growing buffer without starting over on each read, and a worker takes the
+//! request without parsing its head a second time.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::stream::{Outbox, WebSocket};
-
-use crate::http::{BodyScan, Head};
+use super::output::{Flush, Output};
+use super::stream::Outbox;
+use crate::api::Session;
+use crate::http::{self, BodyScan, Head, ParseError, Request, Status};
 use crate::metrics::Metrics;
+use crate::websocket::frame;
 
-/// A client connection.
+/// How long a closing connection is drained before it is closed for good.
+pub const LINGER: Duration = Duration::from_secs(2);
+/// An input buffer with more capacity than this is freed once it is empty, so that an idle
+/// keep-alive connection does not keep the buffer of a large body.
+pub const KEEP_INPUT_BYTES: usize = 256 * 1024;
+
+/// Which listener accepted a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The data listener: served by the configured API.
+    Data,
+    /// The admin listener: `/healthz`, `/metrics`, `/shutdown` only.
+    Admin,
+}
+
+/// Where a connection is in its life (see the module diagram).
 #[derive(Debug)]
-pub struct Connection {
-    /// The socket, always nonblocking.
-    pub stream: TcpStream,
-    /// The client's address, for logs.
-    pub peer: SocketAddr,
-    /// Accepted on the admin listener: served by the admin endpoints only.
-    pub admin: bool,
-    /// Bytes received and not yet consumed by a served request.
-    pub buf: Vec<u8>,
-    /// The parsed head of the request at the start of `buf`, with its length, once complete.
-    pub head: Option<(Head, usize)>,
-    /// Progress of the body scan of that request.
-    pub scan: BodyScan,
-    /// Its last turn with a worker ended because it had its full share of answers: queued as
-    /// bulk work (see `TaskQueue`), behind connections with small requests.
-    pub bulk: bool,
-    /// Since when a complete request waits for room in the full task queue.
-    pub waiting_since: Option<Instant>,
-    /// Bytes arrived (or were left by a worker) since the poll loop last parsed `buf`.
-    pub unparsed: bool,
-    /// Whether `100 Continue` was already sent for that request.
-    pub continue_sent: bool,
-    /// When the first byte of the request at the start of `buf` arrived.
-    pub request_started: Option<Instant>,
+pub enum Phase {
+    /// Serving requests: each is read whole, then answered; answers wait in the output until
+    /// the client takes them, and no request is read while one does.
+    Open,
+    /// The last response is queued: once it is written, the connection lingers.
+    Closing,
+    /// Everything is written and our side is shut: what the client still sends is read and
+    /// dropped until EOF or `until` (a "lingering close", so that unread bytes do not make the
+    /// kernel reset the connection before the client has read our last response).
+    Lingering {
+        /// When the connection is closed anyway.
+        until: Instant,
+    },
+    /// A subscription or a WebSocket: every write goes through the stream's outbox.
+    Stream(Box<Stream>),
+}
+
+/// The state of a connection that became a stream.
+#[derive(Debug)]
+pub struct Stream {
+    /// Where everything sent on the stream goes.
+    pub outbox: Arc<Outbox>,
+    /// Set when the connection speaks WebSocket: its input holds frames, not HTTP requests.
+    pub websocket: Option<WebSocket>,
+    /// Close once the outbox is written (after a close frame, or the end of a refused stream).
+    pub ending: bool,
+}
+
+/// The incoming side of a WebSocket.
+#[derive(Debug)]
+pub struct WebSocket {
+    /// Reassembles fragmented messages.
+    pub assembler: frame::Assembler,
+    /// The API's reader of its messages.
+    pub session: Box<dyn Session>,
+}
+
+/// Which queue class a connection's next turn with a worker takes (see `TaskQueue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Small requests: served first.
+    Urgent,
+    /// Its last turn ended because it had its full share of answers: served behind the urgent.
+    Bulk,
+}
+
+/// What the poll loop keeps about a parked connection to decide when to look at it again.
+#[derive(Debug)]
+pub struct Schedule {
     /// When bytes last arrived or were last written.
     pub last_activity: Instant,
     /// When the poll loop should next try to read it.
     pub next_check: Instant,
-    /// Response bytes not yet taken by the client; `out[out_pos..]` is still to be written.
-    pub out: Vec<u8>,
-    /// How much of `out` is written.
-    pub out_pos: usize,
-    /// Close (after a lingering drain) once `out` is written.
-    pub close_after_flush: bool,
-    /// Set when the connection is closing: the poll loop reads and discards until this deadline
-    /// (a "lingering close", so that unread bytes do not make the kernel reset the connection
-    /// before the client has read our last response).
-    pub linger_until: Option<Instant>,
-    /// Set once the connection is a stream (a subscription or a WebSocket): every write goes
-    /// through it from then on, and `out` is no longer used.
-    pub outbox: Option<Arc<Outbox>>,
-    /// Set once the connection speaks WebSocket: `buf` holds frames, not HTTP requests.
-    pub websocket: Option<Box<WebSocket>>,
-    /// No byte has arrived yet: the poll loop keeps it in the hot lane for a while and rereads
-    /// it after a pause that grows with `empty_reads` (see `poll::FRESH_WINDOW`).
+    /// No byte has arrived yet (see `poll::FRESH_WINDOW`).
     pub fresh: bool,
     /// Reads that found nothing while the connection was fresh.
     pub empty_reads: u32,
+    /// Since when a complete request waits for room in the full task queue.
+    pub waiting_since: Option<Instant>,
+    /// The queue class of its next turn.
+    pub class: Class,
 }
 
-/// What [`Connection::flush`] achieved.
+/// Progress of the request at the front of the input.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Its parsed head and the head's length, once complete.
+    head: Option<(Head, usize)>,
+    /// How far its body is scanned.
+    scan: BodyScan,
+    /// Whether `100 Continue` was already sent for it.
+    continue_sent: bool,
+    /// When its first byte arrived.
+    started: Option<Instant>,
+    /// Bytes arrived (or were left by a worker) since the input was last parsed.
+    unparsed: bool,
+}
+
+/// Whether a complete request waits at the front of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flush {
-    /// Every pending byte is written.
-    Done,
-    /// The client is not taking more right now; some bytes are still pending.
-    Blocked,
+pub enum Readiness {
+    /// A complete request, or bytes the parser rejects: a worker must answer.
+    Ready,
+    /// More bytes are needed.
+    Waiting,
+}
+
+/// What one read found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// This many bytes.
+    Bytes(usize),
+    /// Nothing now.
+    Nothing,
+    /// The client closed its side, or the socket failed.
+    Closed,
+}
+
+/// A request taken off a connection.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A complete request.
+    Request(Request),
+    /// Bytes the parser refused (the rest of the input is dropped).
+    Bad(ParseError),
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: Listener,
+    /// Bytes received and not yet consumed by a served request (or WebSocket frames).
+    input: Vec<u8>,
+    request: Progress,
+    /// Response bytes not yet taken by the client (not used once the connection is a stream).
+    output: Output,
+    phase: Phase,
+    /// The poll loop's bookkeeping.
+    pub schedule: Schedule,
 }
 
 impl Connection {
-    /// A fresh connection accepted at `now`.
-    pub fn new(stream: TcpStream, peer: SocketAddr, now: Instant) -> Connection {
+    /// A connection accepted at `now` on `listener`.
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        listener: Listener,
+        now: Instant,
+    ) -> Connection {
         Connection {
             stream,
             peer,
-            admin: false,
-            buf: Vec::new(),
-            head: None,
-            scan: BodyScan::default(),
-            bulk: false,
-            waiting_since: None,
-            unparsed: false,
-            continue_sent: false,
-            request_started: None,
-            last_activity: now,
-            next_check: now,
-            out: Vec::new(),
-            out_pos: 0,
-            close_after_flush: false,
-            linger_until: None,
-            outbox: None,
-            websocket: None,
-            fresh: true,
-            empty_reads: 0,
+            listener,
+            input: Vec::new(),
+            request: Progress::default(),
+            output: Output::default(),
+            phase: Phase::Open,
+            schedule: Schedule {
+                last_activity: now,
+                next_check: now,
+                fresh: true,
+                empty_reads: 0,
+                waiting_since: None,
+                class: Class::Urgent,
+            },
+        }
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Which listener accepted it.
+    pub fn listener(&self) -> Listener {
+        self.listener
+    }
+
+    /// Where it is in its life.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The socket (for a stream's outbox, which writes on a clone of it).
+    pub fn socket(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// The stream state, once it is one.
+    pub fn stream_mut(&mut self) -> Option<&mut Stream> {
+        match &mut self.phase {
+            Phase::Stream(stream) => Some(stream),
+            _ => None,
+        }
+    }
+
+    /// Its outbox, once it is a stream.
+    pub fn outbox(&self) -> Option<&Arc<Outbox>> {
+        match &self.phase {
+            Phase::Stream(stream) => Some(&stream.outbox),
+            _ => None,
+        }
+    }
+
+    /// Reads once from the socket into the input (never blocks).
+    pub fn receive(&mut self, scratch: &mut [u8], now: Instant, metrics: &Metrics) -> Received {
+        match self.stream.read(scratch) {
+            Ok(0) => Received::Closed,
+            Ok(n) => {
+                Metrics::add(&metrics.bytes_in, n as u64);
+                if self.input.is_empty() {
+                    self.request.started = Some(now);
+                }
+                self.input
+                    .extend_from_slice(scratch.get(..n).unwrap_or_default());
+                self.request.unparsed = true;
+                self.schedule.last_activity = now;
+                self.schedule.fresh = false;
+                Received::Bytes(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Received::Nothing,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Received::Nothing,
+            Err(_) => Received::Closed,
+        }
+    }
+
+    /// Reads once from the socket and drops what came (a lingering connection, a subscription
+    /// whose client has nothing to say).
+    pub fn discard(&mut self, scratch: &mut [u8]) -> Received {
+        match self.stream.read(scratch) {
+            Ok(0) => Received::Closed,
+            Ok(n) => Received::Bytes(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Received::Nothing,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Received::Nothing,
+            Err(_) => Received::Closed,
+        }
+    }
+
+    /// Bytes received and not yet consumed.
+    pub fn input(&self) -> &[u8] {
+        &self.input
+    }
+
+    /// Drops the first `n` bytes of the input (WebSocket frames that were served).
+    pub fn consume_input(&mut self, n: usize) {
+        let n = n.min(self.input.len());
+        self.input.drain(..n);
+        self.request.unparsed = !self.input.is_empty();
+    }
+
+    /// Drops the whole input.
+    pub fn clear_input(&mut self) {
+        self.input = Vec::new();
+        self.request = Progress::default();
+    }
+
+    /// True when bytes arrived since the input was last parsed; clears the mark.
+    pub fn take_unparsed(&mut self) -> bool {
+        std::mem::take(&mut self.request.unparsed)
+    }
+
+    /// True when bytes arrived since the input was last parsed.
+    pub fn has_unparsed(&self) -> bool {
+        self.request.unparsed
+    }
+
+    /// Marks the input as worth parsing again (a worker left bytes, the queue was full).
+    pub fn mark_unparsed(&mut self) {
+        self.request.unparsed = !self.input.is_empty();
+    }
+
+    /// Advances the parse of the request at the front of the input. When its head asks for
+    /// `100 Continue` and passed every check that does not need the body, the interim response
+    /// is sent here (RFC 9110 §10.1.1: the client waits for it before sending the body).
+    pub fn poll_request(&mut self, limits: &http::Limits) -> Readiness {
+        if self.request.head.is_none() {
+            match http::parse_head(&self.input, limits) {
+                Ok(Status::Partial) => return Readiness::Waiting,
+                Ok(Status::Complete(head)) => self.request.head = Some(head),
+                Err(_) => return Readiness::Ready,
+            }
+        }
+        let Some((head, head_len)) = &self.request.head else {
+            return Readiness::Waiting;
+        };
+        let body = self.input.get(*head_len..).unwrap_or_default();
+        match http::scan_body(body, head.framing, &mut self.request.scan, limits) {
+            Ok(Status::Complete(_)) | Err(_) => Readiness::Ready,
+            Ok(Status::Partial) => {
+                if head.expect_continue && !self.request.continue_sent && body.is_empty() {
+                    self.request.continue_sent = true;
+                    const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+                    if self.stream.write(CONTINUE).ok() != Some(CONTINUE.len()) {
+                        return Readiness::Ready; // the worker will find the socket broken
+                    }
+                }
+                Readiness::Waiting
+            }
+        }
+    }
+
+    /// Whether the request being received has been too slow: its head must be complete within
+    /// the header timeout of its first byte (`header_before`); its body may not pause longer
+    /// than the body timeout (`body_before`).
+    pub fn request_timed_out(
+        &self,
+        header_before: Option<Instant>,
+        body_before: Option<Instant>,
+    ) -> bool {
+        let expired = |t: Instant, before: Option<Instant>| before.is_some_and(|b| t <= b);
+        match (&self.request.head, self.request.started) {
+            (None, Some(started)) => expired(started, header_before),
+            (Some(_), _) => expired(self.schedule.last_activity, body_before),
+            (None, None) => false,
+        }
+    }
+
+    /// Takes the complete request at the front of the input, with when its first byte arrived;
+    /// `None` while it is incomplete or the connection takes no request now (closing, or a
+    /// stream). The head the poll loop already parsed (and its body scan) is reused.
+    pub fn take_request(
+        &mut self,
+        limits: &http::Limits,
+        now: Instant,
+    ) -> Option<(Incoming, Instant)> {
+        if !matches!(self.phase, Phase::Open) || self.input.is_empty() {
+            return None;
+        }
+        let started = self.request.started.unwrap_or(now);
+        match self.next_request(limits) {
+            Ok(Status::Partial) => None,
+            Ok(Status::Complete((req, used))) => {
+                self.consume_request(used, now);
+                Some((Incoming::Request(req), started))
+            }
+            Err(e) => {
+                let all = self.input.len();
+                self.consume_request(all, now);
+                Some((Incoming::Bad(e), started))
+            }
+        }
+    }
+
+    /// Parses the request at the front of the input, reusing the cached head.
+    fn next_request(
+        &mut self,
+        limits: &http::Limits,
+    ) -> Result<Status<(Request, usize)>, ParseError> {
+        let Some((head, head_len)) = self.request.head.take() else {
+            return http::parse(&self.input, limits);
+        };
+        let body = self.input.get(head_len..).unwrap_or_default();
+        match http::scan_body(body, head.framing, &mut self.request.scan, limits)? {
+            Status::Complete(n) => {
+                let body = http::decode_body(body.get(..n).unwrap_or_default(), head.framing);
+                Ok(Status::Complete((Request { head, body }, head_len + n)))
+            }
+            Status::Partial => {
+                self.request.head = Some((head, head_len));
+                Ok(Status::Partial)
+            }
         }
     }
 
     /// Removes the first request's `used` bytes and forgets its parse progress.
-    pub fn consume(&mut self, used: usize, now: Instant) {
-        let used = used.min(self.buf.len());
-        self.buf.drain(..used);
-        if self.buf.is_empty() && self.buf.capacity() > 256 * 1024 {
-            // Do not keep a large body's buffer for an idle keep-alive connection.
-            self.buf = Vec::new();
+    fn consume_request(&mut self, used: usize, now: Instant) {
+        let used = used.min(self.input.len());
+        self.input.drain(..used);
+        if self.input.is_empty() && self.input.capacity() > KEEP_INPUT_BYTES {
+            self.input = Vec::new();
         }
-        self.head = None;
-        self.scan = BodyScan::default();
-        self.continue_sent = false;
-        self.waiting_since = None;
-        self.unparsed = !self.buf.is_empty();
-        self.request_started = if self.buf.is_empty() { None } else { Some(now) };
-        self.last_activity = now;
+        self.request = Progress {
+            unparsed: !self.input.is_empty(),
+            started: if self.input.is_empty() {
+                None
+            } else {
+                Some(now)
+            },
+            ..Progress::default()
+        };
+        self.schedule.waiting_since = None;
+        self.schedule.last_activity = now;
     }
 
-    /// True when no unread byte waits, neither in `buf` nor in the socket (one nonblocking
+    /// True when nothing is buffered and the client has sent nothing more (one nonblocking
     /// `read`). Closing a socket with unread bytes makes the kernel send a reset, which can
     /// destroy the last response before the client reads it; without any, a plain close is safe.
     pub fn nothing_pending(&mut self) -> bool {
         let mut probe = [0u8; 1];
-        self.buf.is_empty()
+        self.input.is_empty()
             && matches!(
                 self.stream.read(&mut probe),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock
             )
     }
 
-    /// True while response bytes wait to be written.
-    pub fn has_output(&self) -> bool {
-        self.out_pos < self.out.len()
+    /// The output a response is written into. A closing response must be followed by
+    /// [`Connection::close_after_output`].
+    pub fn output(&mut self) -> &mut Vec<u8> {
+        self.output.tail()
     }
 
-    /// Writes pending output until it is all written or the socket would block; never blocks.
+    /// Response bytes waiting for the client.
+    pub fn pending_output(&self) -> usize {
+        self.output.len()
+    }
+
+    /// True while response bytes wait for the client.
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
+    /// The last response is queued: no further request is served, and the connection lingers and
+    /// closes once it is written.
+    pub fn close_after_output(&mut self) {
+        if matches!(self.phase, Phase::Open) {
+            self.phase = Phase::Closing;
+        }
+    }
+
+    /// Writes pending output until all is written or the socket would block; never blocks.
     ///
     /// # Errors
     ///
     /// When the socket fails (the client is gone).
     pub fn flush(&mut self, now: Instant, metrics: &Metrics) -> io::Result<Flush> {
-        while let Some(pending) = self.out.get(self.out_pos..).filter(|p| !p.is_empty()) {
-            match self.stream.write(pending) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out_pos += n;
-                    self.last_activity = now;
-                    Metrics::add(&metrics.bytes_out, n as u64);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        if self.output.is_empty() {
+            return Ok(Flush::Done);
         }
-        self.out.clear();
-        self.out_pos = 0;
-        if self.out.capacity() > 256 * 1024 {
-            // A large response is written: do not keep its buffer for an idle connection.
-            self.out = Vec::new();
+        let before = self.output.len();
+        let flushed = self.output.write_to(&mut self.stream, metrics)?;
+        if self.output.len() < before {
+            self.schedule.last_activity = now;
         }
-        Ok(Flush::Done)
+        Ok(flushed)
+    }
+
+    /// Everything is written: shuts our side and starts draining what the client still sends.
+    pub fn begin_linger(&mut self, now: Instant) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        self.phase = Phase::Lingering {
+            until: now + LINGER,
+        };
+        self.schedule.next_check = now;
+    }
+
+    /// Makes the connection a stream writing through `outbox`. Answers to requests pipelined
+    /// before, not yet taken by the client, go first, in order.
+    pub fn become_stream(&mut self, outbox: Arc<Outbox>, websocket: Option<WebSocket>) {
+        if self.has_output() {
+            outbox.send_raw(&self.output.take());
+        }
+        self.output.free();
+        self.request.head = None;
+        self.request.unparsed = !self.input.is_empty();
+        self.phase = Phase::Stream(Box::new(Stream {
+            outbox,
+            websocket,
+            ending: false,
+        }));
+    }
+
+    /// Frees the buffers of a connection that holds nothing (a quiet keep-alive connection).
+    pub fn free_buffers(&mut self) {
+        if self.input.is_empty() {
+            self.input = Vec::new();
+        }
+        if self.output.is_empty() {
+            self.output.free();
+        }
     }
 }

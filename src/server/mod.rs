@@ -1,16 +1,21 @@
-//! The server: the poll loop on the main thread, the task queue, the workers, the pool's
-//! maintainer, and how they start and stop.
+//! The server: the poll loop on the main thread, the task queue, the workers, and how they start
+//! and stop. It moves bytes between clients and the API it is given; it knows no API.
 //!
 //! ```text
 //!   main thread: poll::PollLoop ──push(Task)──► queue::TaskQueue ──pop──► worker::Worker × N
-//!        ▲                                                                  │
-//!        └──────────── queue::Handback (served connections) ◄───────────────┘
+//!        ▲  lanes::Lanes (parked connections)                               │ api::Service
+//!        └──────────── queue::Handback (served connections) ◄───────────────┘ redis::Backend
 //! ```
+//!
+//! * `connection`: one client connection, its buffers and its phase; `output`: the bytes a
+//!   client has not taken yet; `stream`: a connection that became a stream of pushed messages.
 //!
 //! With the defaults the process has exactly 11 threads: the main thread (poll loop), 9 workers
 //! and the Redis maintainer.
 
 pub mod connection;
+pub mod lanes;
+pub mod output;
 pub mod poll;
 pub mod queue;
 pub mod stream;
@@ -22,14 +27,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::{Api, Config};
+use crate::api::{self, Service};
+use crate::config::Config;
 use crate::http;
 use crate::http::response::Response;
 use crate::log::{self, AccessLog};
 use crate::metrics::{Metrics, Snapshot};
-use crate::redis::subscriber::{Hub, Listener};
-use crate::redis::{maintainer, Databases, Pool};
-use connection::Connection;
+use crate::redis::{Backend, Standalone};
+use connection::{Connection, Listener};
 use queue::{Handback, TaskQueue};
 
 /// State shared by the poll loop and the workers.
@@ -43,14 +48,12 @@ pub struct Shared {
     pub queue: TaskQueue,
     /// Workers → poll loop.
     pub handback: Handback,
-    /// The Redis connections of the configured database.
-    pub pool: Arc<Pool>,
-    /// The pools by database (webdis's `/7/GET/key`), the one above included.
-    pub databases: Databases,
+    /// The API of the data listener.
+    pub api: Box<dyn Service>,
+    /// Redis: what the API's commands run on, and the shared subscriptions.
+    pub backend: Box<dyn Backend>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
-    /// The shared pub/sub subscriptions of every stream.
-    pub hub: Arc<Hub>,
     /// The access log, when one is configured.
     pub access_log: Option<AccessLog>,
     /// Client connections open now (parked, queued or being served).
@@ -64,11 +67,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Shared state for `cfg`, with an empty pool.
+    /// Shared state for `cfg`, with the Redis backend started (its pool fills in the background).
     ///
     /// # Errors
     ///
-    /// When the access log file cannot be opened.
+    /// When the access log file cannot be opened or a thread cannot start.
     pub fn new(cfg: Config) -> io::Result<Shared> {
         let limits = http::Limits {
             max_request_line: cfg.max_request_line,
@@ -82,21 +85,14 @@ impl Shared {
             })?),
             None => None,
         };
-        let pool = Arc::new(Pool::new(cfg.pool_size, cfg.ping_interval));
         let metrics = Arc::new(Metrics::default());
-        let databases = Databases::new(
-            Arc::clone(&pool),
-            cfg.clone(),
-            cfg.webdis.db_pool_size,
-            Arc::clone(&metrics),
-        );
+        let backend = Standalone::start(&cfg, Arc::clone(&metrics))?;
         Ok(Shared {
             limits,
             queue: TaskQueue::new(cfg.queue_size),
             handback: Handback::default(),
-            pool,
-            databases,
-            hub: Hub::new(cfg.clone()),
+            api: api::service(&cfg),
+            backend: Box::new(backend),
             metrics,
             access_log,
             open_connections: AtomicUsize::new(0),
@@ -108,22 +104,21 @@ impl Shared {
     }
 
     /// Closes a client connection and counts it; a stream leaves its subscriptions.
-    pub fn close_connection(&self, mut conn: Connection) {
-        if let Some(outbox) = conn.outbox.take() {
+    pub fn close_connection(&self, conn: Connection) {
+        if let Some(outbox) = conn.outbox() {
             outbox.close();
-            self.hub.leave(outbox.id());
+            self.backend.hub().leave(outbox.id());
         }
         drop(conn);
         self.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Adds what the API puts on every response of the data listener: the webdis API's CORS
-    /// headers (errors and refusals included).
-    pub fn decorate(&self, response: Response, admin: bool) -> Response {
-        if self.cfg.api == Api::Webdis && !admin {
-            crate::api::webdis::with_cors(response)
-        } else {
-            response
+    /// Adds what the API puts on every response of the data listener (errors and refusals
+    /// included); the admin listener's responses are left as they are.
+    pub fn decorate(&self, response: Response, listener: Listener) -> Response {
+        match listener {
+            Listener::Data => self.api.decorate(response),
+            Listener::Admin => response,
         }
     }
 
@@ -134,9 +129,9 @@ impl Shared {
 
     /// The gauges of `/metrics` and `/healthz`, now.
     pub fn snapshot(&self) -> Snapshot {
-        let (pubsub_topics, pubsub_subscriptions) = self.hub.stats();
+        let (pubsub_topics, pubsub_subscriptions) = self.backend.hub().stats();
         Snapshot {
-            pool: self.pool.stats(),
+            pool: self.backend.stats(),
             queue_depth: self.queue.len(),
             open: self.open_connections.load(Ordering::Relaxed),
             parked: self.parked_connections.load(Ordering::Relaxed),
@@ -189,11 +184,6 @@ pub fn run(cfg: Config) -> io::Result<()> {
     for note in &cfg.webdis.notes {
         log::warn(format_args!("{note}"));
     }
-    let maintainer = maintainer::spawn(
-        Arc::clone(&shared.pool),
-        Arc::clone(&shared.metrics),
-        cfg.clone(),
-    )?;
     let workers = worker::spawn(cfg.workers, &shared)?;
     let mut poll = poll::PollLoop::new(listener, admin)?;
     poll.run(&shared);
@@ -202,10 +192,7 @@ pub fn run(cfg: Config) -> io::Result<()> {
     for handle in workers {
         let _ = handle.join();
     }
-    shared.pool.close();
-    shared.databases.close_others();
-    shared.hub.close();
-    let _ = maintainer.join();
+    shared.backend.close();
     log::info(format_args!("drained; exiting"));
     Ok(())
 }

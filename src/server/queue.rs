@@ -8,15 +8,17 @@
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-use super::connection::Connection;
+use super::connection::{Class, Connection};
+use super::lanes::Turn;
 
-/// What a worker should do with a connection.
+/// A connection for a worker, and what to do with it.
 #[derive(Debug)]
-pub enum Task {
-    /// The buffer holds a complete request (or a request the parser rejects): serve it.
-    Serve(Connection),
-    /// The client was too slow sending its request: answer 408 and close.
-    TimedOut(Connection),
+pub struct Task {
+    /// The connection, with a complete request (or bytes the parser rejects) at the front of its
+    /// input, or a WebSocket message.
+    pub conn: Connection,
+    /// Serve it, or answer 408 because its request came too slowly.
+    pub turn: Turn,
 }
 
 /// A bounded multi-consumer queue of tasks (Mutex + Condvar).
@@ -46,8 +48,7 @@ impl QueueState {
 
 impl Task {
     fn is_bulk(&self) -> bool {
-        let (Task::Serve(conn) | Task::TimedOut(conn)) = self;
-        conn.bulk
+        self.conn.schedule.class == Class::Bulk
     }
 }
 
@@ -175,6 +176,7 @@ impl Handback {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::connection::Listener;
     use std::net::{TcpListener, TcpStream};
     use std::time::Instant;
 
@@ -184,7 +186,10 @@ mod tests {
         (0..n)
             .map(|_| {
                 let stream = TcpStream::connect(addr).unwrap();
-                Task::Serve(Connection::new(stream, addr, Instant::now()))
+                Task {
+                    conn: Connection::new(stream, addr, Listener::Data, Instant::now()),
+                    turn: Turn::Serve,
+                }
             })
             .collect()
     }
@@ -201,15 +206,12 @@ mod tests {
     fn pop_batch_takes_at_most_max_in_order() {
         let queue = TaskQueue::new(10);
         let mut batch = tasks(5);
-        let first_peer = match &batch[0] {
-            Task::Serve(c) | Task::TimedOut(c) => c.stream.local_addr().unwrap(),
-        };
+        let first_peer = batch[0].conn.socket().local_addr().unwrap();
         queue.push_all(&mut batch, 8);
         let mut got = Vec::new();
         queue.pop_batch(3, &mut got);
         assert_eq!((got.len(), queue.len()), (3, 2));
-        let Task::Serve(c) = &got[0] else { panic!() };
-        assert_eq!(c.stream.local_addr().unwrap(), first_peer);
+        assert_eq!(got[0].conn.socket().local_addr().unwrap(), first_peer);
     }
 
     #[test]
@@ -217,8 +219,7 @@ mod tests {
         let queue = TaskQueue::new(10);
         let mut batch = tasks(3);
         for task in &mut batch[..2] {
-            let (Task::Serve(conn) | Task::TimedOut(conn)) = task;
-            conn.bulk = true;
+            task.conn.schedule.class = Class::Bulk;
         }
         queue.push_all(&mut batch, 8);
         let mut got = Vec::new();

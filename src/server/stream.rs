@@ -1,4 +1,4 @@
-//! Streams: connections that stay open to receive pushed messages (a webdis `SUBSCRIBE` over
+//! Streams: connections that stay open to receive pushed messages (a subscription answered with
 //! chunked HTTP, or a WebSocket).
 //!
 //! Once a connection becomes a stream, every byte sent on it goes through its [`Outbox`]: the
@@ -8,49 +8,44 @@
 //! a client that falls further behind is disconnected (counted in `/metrics` and logged at debug
 //! level) instead of slowing the others or growing memory. Nothing here ever blocks: the socket
 //! is nonblocking, as every client socket is.
+//!
+//! The server only frames: what a message says is the API's (its [`EventFormat`]).
 
-use std::io::{self, Write};
+use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::output::{write_some, Flush, Output};
+use crate::api::stream::{EventFormat, Frames};
 use crate::log;
 use crate::metrics::Metrics;
-use crate::redis::subscriber::{Event, FrameCache, Kind, Listener};
-use crate::resp::Value;
-use crate::webdis::format::Render;
+use crate::redis::subscriber::{self, Event, FrameCache, Kind};
 use crate::websocket::frame::{self, Opcode};
 
-/// The incoming side of a WebSocket: how its messages are read and answered.
-#[derive(Debug, Default)]
-pub struct WebSocket {
-    /// Reassembles fragmented messages.
-    pub assembler: frame::Assembler,
-    /// `/.raw`: RESP in and out; otherwise JSON.
-    pub raw: bool,
-}
-
-/// How events and replies are framed on the wire.
+/// How messages are framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     /// HTTP/1.1 `Transfer-Encoding: chunked`: one chunk per message.
     Chunked,
-    /// WebSocket text frames (JSON).
-    WebSocketText,
-    /// WebSocket binary frames (raw RESP).
-    WebSocketBinary,
+    /// WebSocket frames of this kind: one per message.
+    WebSocket(Frames),
 }
+
+/// Most channels and patterns one stream may subscribe to: what one client can make the hub
+/// (and Redis) hold is bounded.
+pub const MAX_SUBSCRIPTIONS_PER_STREAM: usize = 1024;
 
 /// The outgoing side of a stream.
 #[derive(Debug)]
 pub struct Outbox {
     id: u64,
     transport: Transport,
-    /// How events are written (webdis's JSON, JSONP or raw RESP).
-    render: Render,
+    /// What events say (the API's).
+    format: Arc<dyn EventFormat>,
     /// Streams with the same key write a message the same way (see [`FrameCache`]).
-    share_key: String,
+    share_key: Vec<u8>,
     max_pending: usize,
     metrics: Arc<Metrics>,
     state: Mutex<State>,
@@ -60,9 +55,8 @@ pub struct Outbox {
 struct State {
     /// A second handle on the client's socket (nonblocking).
     socket: TcpStream,
-    /// Bytes not yet taken by the client; `pending[pos..]` is still to be written.
-    pending: Vec<u8>,
-    pos: usize,
+    /// Bytes not yet taken by the client.
+    pending: Output,
     /// The client left, failed, or fell behind: nothing more is sent.
     gone: bool,
     /// Since when pending bytes wait without the client taking any (`None`: nothing waits).
@@ -80,12 +74,9 @@ struct State {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Most channels and patterns one stream may subscribe to: what one client can make the hub
-/// (and Redis) hold is bounded.
-pub const MAX_SUBSCRIPTIONS_PER_STREAM: usize = 1024;
-
 impl Outbox {
-    /// An outbox writing on `socket` (a clone of the connection's).
+    /// An outbox writing on `socket` (a clone of the connection's), framing with `transport` the
+    /// messages `format` writes.
     ///
     /// # Errors
     ///
@@ -93,21 +84,26 @@ impl Outbox {
     pub fn new(
         socket: &TcpStream,
         transport: Transport,
-        render: Render,
+        format: Arc<dyn EventFormat>,
         max_pending: usize,
         metrics: Arc<Metrics>,
     ) -> io::Result<Arc<Outbox>> {
+        let tag: &[u8] = match transport {
+            Transport::Chunked => b"chunked\0",
+            Transport::WebSocket(Frames::Text) => b"text\0",
+            Transport::WebSocket(Frames::Binary) => b"binary\0",
+        };
+        let share_key = [tag, format.share_key()].concat();
         Ok(Arc::new(Outbox {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            share_key: format!("{transport:?}|{render:?}"),
             transport,
-            render,
+            format,
+            share_key,
             max_pending,
             metrics,
             state: Mutex::new(State {
                 socket: socket.try_clone()?,
-                pending: Vec::new(),
-                pos: 0,
+                pending: Output::default(),
                 gone: false,
                 last_progress: None,
                 awaiting: Vec::new(),
@@ -122,7 +118,12 @@ impl Outbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How replies and events are framed.
+    /// A number no other live stream has (its listener id in the hub).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// How messages are framed.
     pub fn transport(&self) -> Transport {
         self.transport
     }
@@ -140,6 +141,22 @@ impl Outbox {
         self.send_raw(&framed)
     }
 
+    /// Sends an error as one message, in the API's words; false when gone.
+    pub fn send_error(&self, status: u16, text: &str) -> bool {
+        self.send_message(&self.format.error(status, text))
+    }
+
+    /// The bytes that end the stream cleanly: the last chunk, or a WebSocket close frame with
+    /// `code` and `reason`.
+    pub fn goodbye(&self, code: u16, reason: &str) -> Vec<u8> {
+        let mut bye = Vec::new();
+        match self.transport {
+            Transport::Chunked => bye.extend_from_slice(b"0\r\n\r\n"),
+            Transport::WebSocket(_) => frame::write_close(&mut bye, code, reason),
+        }
+        bye
+    }
+
     /// Appends one message in the stream's framing to `out`.
     fn frame_into(&self, out: &mut Vec<u8>, payload: &[u8]) {
         match self.transport {
@@ -148,8 +165,8 @@ impl Outbox {
                 out.extend_from_slice(payload);
                 out.extend_from_slice(b"\r\n");
             }
-            Transport::WebSocketText => frame::write(out, Opcode::Text, payload),
-            Transport::WebSocketBinary => frame::write(out, Opcode::Binary, payload),
+            Transport::WebSocket(Frames::Text) => frame::write(out, Opcode::Text, payload),
+            Transport::WebSocket(Frames::Binary) => frame::write(out, Opcode::Binary, payload),
         }
     }
 
@@ -213,8 +230,7 @@ impl Outbox {
 
     /// True while bytes wait for the client.
     pub fn has_pending(&self) -> bool {
-        let state = self.lock();
-        state.pos < state.pending.len()
+        !self.lock().pending.is_empty()
     }
 
     /// Marks the stream gone and shuts the socket, so the poll loop closes the connection.
@@ -244,7 +260,7 @@ impl Outbox {
         if !rest.is_empty() {
             state.last_progress.get_or_insert_with(Instant::now);
         }
-        let waiting = state.pending.len() - state.pos;
+        let waiting = state.pending.len();
         if waiting.saturating_add(rest.len()) > self.max_pending {
             let _ = state.socket.shutdown(Shutdown::Both);
             Metrics::add(&self.metrics.stream_overflows, 1);
@@ -256,22 +272,14 @@ impl Outbox {
             ));
             return self.fail(state);
         }
-        if state.pos > 0 && state.pos >= state.pending.len() / 2 {
-            // Drop what was written, so the buffer holds only what waits: a client that keeps
-            // up without ever catching up does not make it grow.
-            let pos = state.pos;
-            state.pending.drain(..pos);
-            state.pos = 0;
-        }
-        state.pending.extend_from_slice(rest);
+        state.pending.push(rest);
         true
     }
 
     /// Marks the stream gone and frees what it held.
     fn fail(&self, state: &mut State) -> bool {
         state.gone = true;
-        state.pending = Vec::new();
-        state.pos = 0;
+        state.pending.free();
         false
     }
 
@@ -279,7 +287,7 @@ impl Outbox {
     /// a stream whose client stopped reading is closed like any other connection.
     pub fn stalled(&self, now: Instant, timeout: Duration) -> bool {
         let state = self.lock();
-        state.pos < state.pending.len()
+        !state.pending.is_empty()
             && state
                 .last_progress
                 .is_some_and(|t| now.saturating_duration_since(t) > timeout)
@@ -304,62 +312,9 @@ impl Outbox {
         }
         state.confirmed.len()
     }
-
-    /// The event as webdis writes it: `["message", channel, payload]` under the command name, or
-    /// `["pmessage", pattern, channel, payload]`, `["subscribe", channel, count]`; and
-    /// `["lost", channel, why]` when the Redis connection dropped.
-    fn render_event(&self, event: &Event<'_>, confirmed: usize) -> Vec<u8> {
-        let bulk = |b: &[u8]| Value::Bulk(b.to_vec());
-        let value = match *event {
-            Event::Subscribed { kind, topic } => Value::Array(vec![
-                bulk(match kind {
-                    Kind::Channel => b"subscribe",
-                    Kind::Pattern => b"psubscribe",
-                }),
-                bulk(topic),
-                Value::Integer(i64::try_from(confirmed).unwrap_or(i64::MAX)),
-            ]),
-            Event::Message {
-                kind: Kind::Channel,
-                channel,
-                payload,
-                ..
-            } => Value::Array(vec![bulk(b"message"), bulk(channel), bulk(payload)]),
-            Event::Message {
-                kind: Kind::Pattern,
-                topic,
-                channel,
-                payload,
-            } => Value::Array(vec![
-                bulk(b"pmessage"),
-                bulk(topic),
-                bulk(channel),
-                bulk(payload),
-            ]),
-            Event::Lost { topic, .. } => Value::Array(vec![
-                bulk(b"lost"),
-                bulk(topic),
-                bulk(b"the connection to redis was lost: messages are missed until the subscription is confirmed again"),
-            ]),
-        };
-        if self.transport == Transport::Chunked {
-            return self.render.write(&value).bytes;
-        }
-        // On a WebSocket the key says which kind of subscription the event belongs to.
-        let mut render = self.render.clone();
-        render.command = match *event {
-            Event::Subscribed { kind, .. }
-            | Event::Message { kind, .. }
-            | Event::Lost { kind, .. } => match kind {
-                Kind::Channel => b"SUBSCRIBE".to_vec(),
-                Kind::Pattern => b"PSUBSCRIBE".to_vec(),
-            },
-        };
-        render.write(&value).bytes
-    }
 }
 
-impl Listener for Outbox {
+impl subscriber::Listener for Outbox {
     fn id(&self) -> u64 {
         self.id
     }
@@ -374,7 +329,7 @@ impl Listener for Outbox {
             let mut framed = Vec::new();
             for event in events {
                 let confirmed = self.note_confirmation(event);
-                self.frame_into(&mut framed, &self.render_event(event, confirmed));
+                self.frame_into(&mut framed, &self.format.event(event, confirmed));
             }
             framed
         };
@@ -393,48 +348,25 @@ fn write_pending(state: &mut State, metrics: &Metrics) -> io::Result<bool> {
     let State {
         socket,
         pending,
-        pos,
+        last_progress,
         ..
     } = state;
-    let written = write_some(socket, pending.get(*pos..).unwrap_or_default(), metrics)?;
-    if written > 0 {
-        state.last_progress = Some(Instant::now());
+    let before = pending.len();
+    let flushed = pending.write_to(socket, metrics)?;
+    if pending.len() < before {
+        *last_progress = Some(Instant::now());
     }
-    state.pos += written;
-    if state.pos < state.pending.len() {
-        return Ok(false);
+    if flushed == Flush::Done {
+        *last_progress = None;
+        return Ok(true);
     }
-    state.pending.clear();
-    state.pos = 0;
-    state.last_progress = None;
-    if state.pending.capacity() > 64 * 1024 {
-        state.pending = Vec::new();
-    }
-    Ok(true)
-}
-
-/// Writes as much of `bytes` as the socket takes now; how much.
-fn write_some(socket: &mut TcpStream, bytes: &[u8], metrics: &Metrics) -> io::Result<usize> {
-    let mut written = 0;
-    while let Some(rest) = bytes.get(written..).filter(|r| !r.is_empty()) {
-        match socket.write(rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                written += n;
-                Metrics::add(&metrics.bytes_out, n as u64);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(written)
+    Ok(false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webdis::command::Format;
+    use crate::redis::subscriber::Listener;
     use std::io::Read;
     use std::net::TcpListener;
     use std::time::Duration;
@@ -451,28 +383,41 @@ mod tests {
         (server, client)
     }
 
-    fn render(format: Format, jsonp: Option<&str>) -> Render {
-        Render {
-            command: b"SUBSCRIBE".to_vec(),
-            format,
-            jsonp: jsonp.map(str::to_string),
-            sep: Vec::new(),
-            content_type: None,
+    /// Events as `kind topic count` or `message channel payload`: the server only frames them.
+    #[derive(Debug)]
+    struct Plain;
+
+    impl EventFormat for Plain {
+        fn event(&self, event: &Event<'_>, confirmed: usize) -> Vec<u8> {
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            match *event {
+                Event::Subscribed { topic, .. } => format!("subscribe {} {confirmed}", text(topic)),
+                Event::Message {
+                    channel, payload, ..
+                } => format!("message {} {}", text(channel), text(payload)),
+                Event::Lost { topic, .. } => format!("lost {}", text(topic)),
+            }
+            .into_bytes()
+        }
+        fn error(&self, status: u16, text: &str) -> Vec<u8> {
+            format!("error {status} {text}").into_bytes()
+        }
+        fn share_key(&self) -> &[u8] {
+            b"plain"
         }
     }
 
-    /// An outbox on `server` writing `format` events, and its metrics.
+    /// An outbox on `server` writing plain events, and its metrics.
     fn outbox_on(
         server: &TcpStream,
         transport: Transport,
-        format: Format,
         max_pending: usize,
     ) -> (Arc<Outbox>, Arc<Metrics>) {
         let metrics = Arc::new(Metrics::default());
         let outbox = Outbox::new(
             server,
             transport,
-            render(format, None),
+            Arc::new(Plain),
             max_pending,
             Arc::clone(&metrics),
         )
@@ -486,75 +431,70 @@ mod tests {
         got
     }
 
+    fn message<'a>(payload: &'a [u8]) -> Event<'a> {
+        Event::Message {
+            kind: Kind::Channel,
+            topic: b"ch",
+            channel: b"ch",
+            payload,
+        }
+    }
+
     #[test]
-    fn events_are_chunks_of_webdis_json() {
+    fn events_are_chunks_and_a_second_confirmation_keeps_the_count() {
         let (server, mut client) = pair();
-        let (outbox, _metrics) = outbox_on(&server, Transport::Chunked, Format::Json, 1 << 20);
-        assert!(outbox.deliver(
-            &[Event::Subscribed {
-                kind: Kind::Channel,
-                topic: b"ch"
-            }],
-            &mut FrameCache::default()
-        ));
-        assert!(outbox.deliver(
-            &[Event::Message {
-                kind: Kind::Channel,
-                topic: b"ch",
-                channel: b"ch",
-                payload: b"hi \"x\"",
-            }],
-            &mut FrameCache::default()
-        ));
+        let (outbox, _metrics) = outbox_on(&server, Transport::Chunked, 1 << 20);
+        let subscribed = Event::Subscribed {
+            kind: Kind::Channel,
+            topic: b"ch",
+        };
+        assert!(outbox.deliver(&[subscribed], &mut FrameCache::default()));
+        assert!(outbox.deliver(&[message(b"hi")], &mut FrameCache::default()));
         // A second confirmation of the same channel (after a reconnect) keeps the count at 1.
-        assert!(outbox.deliver(
-            &[Event::Subscribed {
-                kind: Kind::Channel,
-                topic: b"ch"
-            }],
-            &mut FrameCache::default()
-        ));
-        let expected: &[u8] = b"22\r\n{\"SUBSCRIBE\":[\"subscribe\",\"ch\",1]}\r\n\
-29\r\n{\"SUBSCRIBE\":[\"message\",\"ch\",\"hi \\\"x\\\"\"]}\r\n\
-22\r\n{\"SUBSCRIBE\":[\"subscribe\",\"ch\",1]}\r\n";
+        assert!(outbox.deliver(&[subscribed], &mut FrameCache::default()));
+        let expected: &[u8] =
+            b"e\r\nsubscribe ch 1\r\nd\r\nmessage ch hi\r\ne\r\nsubscribe ch 1\r\n";
         assert_eq!(read_exactly(&mut client, expected.len()), expected);
     }
 
     #[test]
-    fn websocket_events_are_frames_keyed_by_kind() {
+    fn websocket_events_are_frames_of_their_kind() {
         let (server, mut client) = pair();
-        let (outbox, _metrics) =
-            outbox_on(&server, Transport::WebSocketText, Format::Json, 1 << 20);
-        assert!(outbox.deliver(
-            &[Event::Message {
-                kind: Kind::Pattern,
-                topic: b"h*",
-                channel: b"hello",
-                payload: b"m",
-            }],
-            &mut FrameCache::default()
-        ));
-        let json = br#"{"PSUBSCRIBE":["pmessage","h*","hello","m"]}"#;
-        let mut expected = vec![0x81, json.len() as u8];
-        expected.extend_from_slice(json);
+        let (text, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
+        assert!(text.deliver(&[message(b"m")], &mut FrameCache::default()));
+        let payload = b"message ch m";
+        let mut expected = vec![0x81, payload.len() as u8];
+        expected.extend_from_slice(payload);
         assert_eq!(read_exactly(&mut client, expected.len()), expected);
+        let (binary, _) = outbox_on(&server, Transport::WebSocket(Frames::Binary), 1 << 20);
+        assert!(binary.send_error(400, "no"));
+        let payload = b"error 400 no";
+        let mut expected = vec![0x82, payload.len() as u8];
+        expected.extend_from_slice(payload);
+        assert_eq!(read_exactly(&mut client, expected.len()), expected);
+    }
+
+    #[test]
+    fn streams_that_write_alike_share_one_rendering() {
+        let (server, mut client) = pair();
+        let (a, _) = outbox_on(&server, Transport::Chunked, 1 << 20);
+        let (b, _) = outbox_on(&server, Transport::Chunked, 1 << 20);
+        let (c, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
+        let mut cache = FrameCache::default();
+        for outbox in [&a, &b, &c] {
+            assert!(outbox.deliver(&[message(b"x")], &mut cache));
+        }
+        assert_eq!(cache.len(), 2, "one rendering per framing");
+        assert_eq!(read_exactly(&mut client, 2 * 17 + 14).len(), 48);
     }
 
     #[test]
     fn a_client_that_does_not_read_is_cut_at_the_limit() {
         let (server, client) = pair();
-        let (outbox, metrics) = outbox_on(&server, Transport::Chunked, Format::Raw, 64 * 1024);
+        let (outbox, metrics) = outbox_on(&server, Transport::Chunked, 64 * 1024);
         let payload = vec![b'x'; 1024];
         let mut sent = 0;
-        while outbox.deliver(
-            &[Event::Message {
-                kind: Kind::Channel,
-                topic: b"ch",
-                channel: b"ch",
-                payload: &payload,
-            }],
-            &mut FrameCache::default(),
-        ) {
+        while outbox.deliver(&[message(&payload)], &mut FrameCache::default()) {
             sent += 1;
             assert!(sent < 100_000, "never cut");
         }
@@ -563,10 +503,11 @@ mod tests {
         assert!(!outbox.send_message(b"more"), "nothing is sent once gone");
         drop(client);
     }
+
     #[test]
     fn bytes_the_client_does_not_take_make_the_stream_stalled() {
         let (server, client) = pair();
-        let (outbox, _metrics) = outbox_on(&server, Transport::Chunked, Format::Raw, 64 << 20);
+        let (outbox, _metrics) = outbox_on(&server, Transport::Chunked, 64 << 20);
         let now = Instant::now();
         assert!(
             !outbox.stalled(now, Duration::from_secs(1)),
@@ -584,10 +525,11 @@ mod tests {
         ));
         drop(client);
     }
+
     #[test]
     fn confirmations_count_up_again_after_a_reconnect() {
         let (server, mut client) = pair();
-        let (outbox, _metrics) = outbox_on(&server, Transport::Chunked, Format::Raw, 1 << 20);
+        let (outbox, _metrics) = outbox_on(&server, Transport::Chunked, 1 << 20);
         let subscribed = |topic: &'static [u8]| Event::Subscribed {
             kind: Kind::Channel,
             topic,
@@ -612,8 +554,9 @@ mod tests {
         let text = String::from_utf8_lossy(&got);
         let counts: Vec<&str> = text
             .split("\r\n")
-            .filter(|line| line.starts_with(':'))
+            .filter(|line| line.starts_with("subscribe"))
+            .map(|line| line.rsplit(' ').next().unwrap_or_default())
             .collect();
-        assert_eq!(counts, [":1", ":2", ":1", ":2"], "{text}");
+        assert_eq!(counts, ["1", "2", "1", "2"], "{text}");
     }
 }

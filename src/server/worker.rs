@@ -9,16 +9,16 @@
 //!
 //! A worker never waits for a client. It reads nothing (the poll loop gave it complete requests)
 //! and writes without blocking: what a client does not take at once stays in the connection's
-//! output buffer, the connection takes no more requests until the client reads it, and the poll
-//! loop finishes the writing. A worker blocks only on Redis, bounded by the checkout and reply
+//! output, the connection takes no more requests until the client reads it, and the poll loop
+//! finishes the writing. A worker blocks only on Redis, bounded by the checkout and reply
 //! timeouts. A panic in a handler is caught: the client gets 500, the worker lives on.
 //!
-//! A request that turns its connection into a stream (a webdis `SUBSCRIBE`, a WebSocket
-//! handshake) and the messages a WebSocket sends are served by the steps in `worker/streaming.rs`.
+//! The worker knows no API: it asks the configured one ([`crate::api::Service`]) what a request
+//! needs, runs the commands through the Redis backend, and writes what the API answers. A
+//! request that turns its connection into a stream (a subscription, a WebSocket handshake) and
+//! the messages a WebSocket sends are served by the steps in `worker/streaming.rs`.
 
-use std::borrow::Cow;
 use std::io;
-use std::net::IpAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,17 +27,17 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 mod streaming;
 
-use super::connection::{Connection, Flush};
-use super::queue::Task;
+use super::connection::{Class, Connection, Incoming, Listener, Phase};
+use super::lanes::Turn;
+use super::output::Flush;
 use super::Shared;
 use crate::api::admin::Admin;
-use crate::api::{self, Step};
-use crate::config::Api;
-use crate::http::response::{self, Response};
-use crate::http::{self, date, Method, Request, Status, Version};
+use crate::api::{self, Client, Step};
+use crate::http::response::{self, Body, Response};
+use crate::http::{date, Method, Request, Version};
 use crate::log;
 use crate::metrics::RedisErrorKind;
-use crate::redis::{self, Pool};
+use crate::redis::{self, Command};
 use crate::resp::Value;
 
 /// Most WebSocket messages of one connection served in one turn, so that a client sending a
@@ -71,20 +71,44 @@ struct Worker<'a> {
     date: DateCache,
 }
 
-/// One request of a wave, taken off its connection's buffer.
+/// One request of a wave, taken off its connection's input.
 enum Item {
     /// A request to serve.
     Request {
         req: Request,
-        head_only: bool,
-        keep_alive: bool,
-        /// Arrived on the admin listener.
-        admin: bool,
+        /// Arrived on the data or the admin listener.
+        listener: Listener,
         /// When its first byte arrived.
         started: Instant,
     },
     /// Bytes the parser refused: answer this (closing) response.
     Refused(Response, Instant),
+}
+
+impl Item {
+    /// The request's method, when there is one.
+    fn method(&self) -> Option<&Method> {
+        match self {
+            Item::Request { req, .. } => Some(&req.head.method),
+            Item::Refused(..) => None,
+        }
+    }
+
+    /// A `HEAD` request's answer is sent without its body.
+    fn body(&self) -> Body {
+        match self.method() {
+            Some(Method::Head) => Body::Omit,
+            _ => Body::Send,
+        }
+    }
+
+    /// The listener it came from (a refusal is answered as the data listener answers).
+    fn listener(&self) -> Listener {
+        match self {
+            Item::Request { listener, .. } => *listener,
+            Item::Refused(..) => Listener::Data,
+        }
+    }
 }
 
 impl<'a> Worker<'a> {
@@ -103,28 +127,26 @@ impl<'a> Worker<'a> {
             if tasks.is_empty() {
                 return; // the queue is closed
             }
-            for task in tasks.drain(..) {
-                match task {
-                    Task::Serve(mut conn) => {
-                        conn.bulk = false;
-                        conns.push(conn)
-                    }
-                    Task::TimedOut(mut conn) => {
-                        let response = self
-                            .shared
-                            .decorate(api::Error::SlowRequest.into_response(), conn.admin);
-                        self.queue_response(&mut conn, &response, false);
-                        conns.push(conn);
-                    }
+            for mut task in tasks.drain(..) {
+                task.conn.schedule.class = Class::Urgent;
+                if task.turn == Turn::TimedOut {
+                    let listener = task.conn.listener();
+                    let response = self
+                        .shared
+                        .decorate(api::Error::SlowRequest.into_response(), listener);
+                    self.queue_response(&mut task.conn, &response, Body::Send);
                 }
+                conns.push(task.conn);
             }
             while self.wave(&mut conns) {}
-            for conn in conns.iter_mut().filter(|c| c.websocket.is_some()) {
-                self.serve_websocket(conn);
+            for conn in &mut conns {
+                if conn.stream_mut().is_some_and(|s| s.websocket.is_some()) {
+                    self.serve_websocket(conn);
+                }
             }
             let now = Instant::now();
             for mut conn in conns.drain(..) {
-                if let Some(outbox) = &conn.outbox {
+                if let Some(outbox) = conn.outbox() {
                     // A stream: the poll loop owns it from here.
                     if outbox.is_gone() {
                         self.shared.close_connection(conn);
@@ -133,8 +155,9 @@ impl<'a> Worker<'a> {
                     }
                     continue;
                 }
+                let closing = matches!(conn.phase(), Phase::Closing);
                 match conn.flush(now, &self.shared.metrics) {
-                    Ok(Flush::Done) if conn.close_after_flush && conn.nothing_pending() => {
+                    Ok(Flush::Done) if closing && conn.nothing_pending() => {
                         // All written and the client sent nothing more: closing now cannot reset
                         // the connection under the client's feet, so no lingering is needed.
                         self.shared.close_connection(conn)
@@ -164,41 +187,46 @@ impl<'a> Worker<'a> {
         }
         let mut calls = Vec::with_capacity(items.len());
         for (i, item) in &items {
-            let peer = conns.get(*i).map(|c| c.peer.ip());
+            let Some(conn) = conns.get_mut(*i) else {
+                continue;
+            };
+            let client = Client {
+                addr: conn.peer().ip(),
+            };
             let step = match item {
                 Item::Request {
-                    req, admin: true, ..
+                    req,
+                    listener: Listener::Admin,
+                    ..
                 } => Step::Answer(self.admin(req)),
-                Item::Request { req, .. } => guarded(req, || self.plan(req, peer)),
+                Item::Request { req, .. } => guarded(req, || self.shared.api.plan(req, client)),
                 Item::Refused(response, _) => Step::Answer(response.clone()),
             };
             match step {
                 Step::Answer(response) => {
-                    if let Some(conn) = conns.get_mut(*i) {
-                        self.deliver(conn, item, response);
-                        let _ = conn.flush(Instant::now(), &self.shared.metrics);
-                    }
+                    self.deliver(conn, item, response);
+                    let _ = conn.flush(Instant::now(), &self.shared.metrics);
                 }
                 Step::Call(call) => calls.push((*i, item, call)),
-                Step::Subscribe(subscribe) => {
-                    if let Some(conn) = conns.get_mut(*i) {
-                        self.start_subscription(conn, item, subscribe);
-                    }
+                Step::Subscribe(subscription) => {
+                    self.start_subscription(conn, item, subscription);
                 }
-                Step::Upgrade(upgrade) => {
-                    if let Some(conn) = conns.get_mut(*i) {
-                        self.start_websocket(conn, item, upgrade);
-                    }
-                }
+                Step::Upgrade(upgrade) => self.start_websocket(conn, item, upgrade),
             }
         }
-        let dbs: Vec<Option<u32>> = calls.iter().map(|(_, _, call)| call.db).collect();
-        let replies = self.round_trips(&calls, &dbs);
+        let commands: Vec<Command<'_>> = calls
+            .iter()
+            .map(|(_, _, call)| Command {
+                db: call.db,
+                args: &call.args,
+            })
+            .collect();
+        let replies = self.shared.backend.run(&commands);
         for ((i, item, call), reply) in calls.iter().zip(replies) {
             self.count_redis_outcome(&reply);
             let response = match item {
-                Item::Request { req, .. } => guarded(req, || api::finish(call, reply)),
-                Item::Refused(..) => api::finish(call, reply),
+                Item::Request { req, .. } => guarded(req, || call.finish(reply)),
+                Item::Refused(..) => call.finish(reply),
             };
             if let Some(conn) = conns.get_mut(*i) {
                 self.deliver(conn, item, response);
@@ -207,91 +235,14 @@ impl<'a> Worker<'a> {
         true
     }
 
-    /// Plans a request of the data listener with the configured API.
-    fn plan<'r>(&self, req: &'r Request, peer: Option<IpAddr>) -> Step<'r> {
-        match self.shared.cfg.api {
-            Api::KeyValue => api::plan(req),
-            Api::Webdis => api::webdis::plan(
-                req,
-                &self.shared.cfg.webdis,
-                peer.unwrap_or(IpAddr::from([0, 0, 0, 0])),
-                self.shared.cfg.websockets,
-                self.shared.cfg.max_reply_bytes,
-            ),
-        }
-    }
-
-    /// Runs the commands of a wave: one round trip per database they name (almost always just
-    /// one); one result per call, in order.
-    fn round_trips(
-        &self,
-        calls: &[(usize, &Item, api::Call<'_>)],
-        dbs: &[Option<u32>],
-    ) -> Vec<Result<Value, redis::Error>> {
-        if let Some(first) = dbs.first() {
-            if dbs.iter().all(|db| db == first) {
-                // The usual case: every command for one database, one round trip.
-                let commands: Vec<&[Cow<'_, [u8]>]> = calls
-                    .iter()
-                    .map(|(_, _, call)| call.args.as_slice())
-                    .collect();
-                return self.round_trip_on(*first, &commands);
-            }
-        }
-        let mut results: Vec<Option<Result<Value, redis::Error>>> =
-            calls.iter().map(|_| None).collect();
-        let mut done: Vec<Option<u32>> = Vec::new();
-        for db in dbs {
-            if done.contains(db) {
-                continue;
-            }
-            done.push(*db);
-            let picked: Vec<usize> = (0..calls.len())
-                .filter(|k| dbs.get(*k) == Some(db))
-                .collect();
-            let commands: Vec<&[Cow<'_, [u8]>]> = picked
-                .iter()
-                .filter_map(|k| calls.get(*k).map(|(_, _, call)| call.args.as_slice()))
-                .collect();
-            let replies = self.round_trip_on(*db, &commands);
-            for (k, reply) in picked.into_iter().zip(replies) {
-                if let Some(slot) = results.get_mut(k) {
-                    *slot = Some(reply);
-                }
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or(Err(redis::Error::Closed)))
-            .collect()
-    }
-
-    /// [`Worker::round_trip`] on the pool of database `db` (`None`: the configured one).
-    fn round_trip_on(
-        &self,
-        db: Option<u32>,
-        commands: &[&[Cow<'_, [u8]>]],
-    ) -> Vec<Result<Value, redis::Error>> {
-        match self.shared.databases.pool(db) {
-            Ok(pool) => self.round_trip(&pool, commands),
-            Err(e) => commands.iter().map(|_| Err(e.clone())).collect(),
-        }
-    }
-
     /// Completes a response for its connection (closing, or keep-alive for HTTP/1.0), counts
     /// it, and appends it to the connection's output.
     fn deliver(&mut self, conn: &mut Connection, item: &Item, response: Response) {
-        let (head_only, keep_alive, http10) = match item {
-            Item::Request {
-                req,
-                head_only,
-                keep_alive,
-                ..
-            } => (*head_only, *keep_alive, req.head.version == Version::Http10),
-            Item::Refused(..) => (false, false, false),
+        let (keep_alive, http10) = match item {
+            Item::Request { req, .. } => (req.head.keep_alive, req.head.version == Version::Http10),
+            Item::Refused(..) => (false, false),
         };
-        let admin = matches!(item, Item::Request { admin: true, .. });
-        let response = self.shared.decorate(response, admin);
+        let response = self.shared.decorate(response, item.listener());
         let response = if !keep_alive || self.shared.is_stopping() {
             response.closing()
         } else if http10 && !response.close {
@@ -301,12 +252,12 @@ impl<'a> Worker<'a> {
         } else {
             response
         };
-        self.record(conn, item, &response, head_only);
-        self.queue_response(conn, &response, head_only);
+        self.record(conn, item, &response, item.body());
+        self.queue_response(conn, &response, item.body());
     }
 
     /// Counts an answered request in the metrics and writes its access-log line.
-    fn record(&self, conn: &Connection, item: &Item, response: &Response, head_only: bool) {
+    fn record(&self, conn: &Connection, item: &Item, response: &Response, body: Body) {
         let (method, started) = match item {
             Item::Request { req, started, .. } => (req.head.method.as_str(), *started),
             Item::Refused(_, started) => ("-", *started),
@@ -327,10 +278,13 @@ impl<'a> Worker<'a> {
             ),
             Item::Refused(..) => "-".to_string(),
         };
-        let bytes = if head_only { 0 } else { response.body.len() };
+        let bytes = match body {
+            Body::Omit => 0,
+            Body::Send => response.body.len(),
+        };
         access_log.write(&format!(
             "{} - - [{}] \"{request_line}\" {} {bytes} {}",
-            conn.peer.ip(),
+            conn.peer().ip(),
             log::clf_time(SystemTime::now()),
             response.status,
             took.as_micros()
@@ -339,37 +293,24 @@ impl<'a> Worker<'a> {
 
     /// Takes the next complete request off `conn`, if it can take one now.
     fn take_request(&mut self, conn: &mut Connection) -> Option<Item> {
-        if conn.close_after_flush || conn.buf.is_empty() || conn.outbox.is_some() {
-            return None;
-        }
-        if conn.out.len() >= OUT_BATCH_BYTES {
+        if conn.pending_output() >= OUT_BATCH_BYTES {
             // This connection had its share of this turn. The poll loop writes the output as the
             // client reads it and then queues the connection again, as bulk work behind small
             // requests: a client that pipelines large answers (or never reads them) cannot
             // monopolize a worker or delay others, and the gateway holds at most one batch of
             // answers for it.
-            conn.bulk = true;
+            conn.schedule.class = Class::Bulk;
             return None;
         }
-        let now = Instant::now();
-        match next_request(conn, &self.shared.limits) {
-            Ok(Status::Partial) => None,
-            Ok(Status::Complete((req, used))) => {
-                let started = conn.request_started.unwrap_or(now);
-                conn.consume(used, now);
-                Some(Item::Request {
-                    head_only: req.head.method == Method::Head,
-                    keep_alive: req.head.keep_alive,
-                    admin: conn.admin,
-                    started,
-                    req,
-                })
-            }
-            Err(e) => {
-                log::debug(format_args!("bad request from {}: {e}", conn.peer));
-                let started = conn.request_started.unwrap_or(now);
-                let len = conn.buf.len();
-                conn.consume(len, now);
+        let listener = conn.listener();
+        match conn.take_request(&self.shared.limits, Instant::now())? {
+            (Incoming::Request(req), started) => Some(Item::Request {
+                req,
+                listener,
+                started,
+            }),
+            (Incoming::Bad(e), started) => {
+                log::debug(format_args!("bad request from {}: {e}", conn.peer()));
                 Some(Item::Refused(api::Error::Http(e).into_response(), started))
             }
         }
@@ -402,71 +343,21 @@ impl<'a> Worker<'a> {
             Err(
                 redis::Error::Protocol(_) | redis::Error::ReplyTooLarge | redis::Error::Unsolicited,
             ) => RedisErrorKind::Protocol,
-            Err(redis::Error::Unavailable(_) | redis::Error::Handshake(_)) => {
-                RedisErrorKind::Connect
-            }
+            Err(
+                redis::Error::Unavailable(_)
+                | redis::Error::Handshake(_)
+                | redis::Error::NoSuchDatabase(_),
+            ) => RedisErrorKind::Connect,
         };
         self.shared.metrics.redis_error(kind);
     }
 
-    /// Runs `commands` in one round trip on a pooled connection; one result per command. When
-    /// Redis had closed the pooled connection before the commands reached it (they did not run),
-    /// they are sent once more on another connection.
-    fn round_trip(
-        &self,
-        pool: &Pool,
-        commands: &[&[Cow<'_, [u8]>]],
-    ) -> Vec<Result<Value, redis::Error>> {
-        if commands.is_empty() {
-            return Vec::new();
-        }
-        let timeout = self.shared.cfg.checkout_timeout;
-        let mut retried = false;
-        loop {
-            let (values, error) = match pool.checkout(timeout) {
-                Ok(mut conn) => conn.pipeline(commands),
-                Err(e) => (Vec::new(), Some(e)),
-            };
-            match error {
-                None => return values.into_iter().map(Ok).collect(),
-                Some(redis::Error::Stale) if !retried && values.is_empty() => retried = true,
-                Some(e) => {
-                    let mut results: Vec<_> = values.into_iter().map(Ok).collect();
-                    results.resize_with(commands.len(), || Err(e.clone()));
-                    return results;
-                }
-            }
-        }
-    }
-
     /// Appends one response to the connection's output; a closing response ends the connection
     /// once it is written.
-    fn queue_response(&mut self, conn: &mut Connection, response: &Response, head_only: bool) {
-        response::write(response, head_only, self.date.get(), &mut conn.out);
+    fn queue_response(&mut self, conn: &mut Connection, response: &Response, body: Body) {
+        response::write(response, body, self.date.get(), conn.output());
         if response.close {
-            conn.close_after_flush = true;
-        }
-    }
-}
-
-/// Parses the request at the start of `conn.buf`, reusing the head the poll loop already parsed
-/// (and its body scan) when it did, instead of parsing the head a second time.
-fn next_request(
-    conn: &mut Connection,
-    limits: &http::Limits,
-) -> Result<Status<(Request, usize)>, http::ParseError> {
-    let Some((head, head_len)) = conn.head.take() else {
-        return http::parse(&conn.buf, limits);
-    };
-    let body = conn.buf.get(head_len..).unwrap_or_default();
-    match http::scan_body(body, head.framing, &mut conn.scan, limits)? {
-        Status::Complete(n) => {
-            let body = http::decode_body(body.get(..n).unwrap_or_default(), head.framing);
-            Ok(Status::Complete((Request { head, body }, head_len + n)))
-        }
-        Status::Partial => {
-            conn.head = Some((head, head_len));
-            Ok(Status::Partial)
+            conn.close_after_output();
         }
     }
 }

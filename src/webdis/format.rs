@@ -42,27 +42,39 @@ pub struct Body {
 }
 
 impl Render {
+    /// The `Content-Type` of what [`Render::write`] writes (of a 200 answer, or of the messages
+    /// of a subscription).
+    pub fn content_type(&self) -> &str {
+        if let Some(content_type) = &self.content_type {
+            return content_type;
+        }
+        match self.format {
+            Format::Json if self.jsonp.is_some() => "application/javascript",
+            Format::Json => "application/json",
+            Format::Msgpack => "application/x-msgpack",
+            Format::Raw => "binary/octet-stream",
+            Format::Plain(content_type) => content_type,
+        }
+    }
+
     /// Writes `reply` (error replies included: webdis answers them with 200 and `[false, …]`).
     pub fn write(&self, reply: &Value) -> Body {
-        if let Some(content_type) = &self.content_type {
+        let content_type = self.content_type();
+        if self.content_type.is_some() {
             return self.plain(reply, content_type);
         }
         match self.format {
             Format::Json => {
                 let mut bytes = Vec::with_capacity(64);
-                let content_type = match &self.jsonp {
+                match &self.jsonp {
                     Some(function) => {
                         bytes.extend_from_slice(function.as_bytes());
                         bytes.push(b'(');
                         self.json_object(reply, &mut bytes);
                         bytes.extend_from_slice(b");\n");
-                        "application/javascript"
                     }
-                    None => {
-                        self.json_object(reply, &mut bytes);
-                        "application/json"
-                    }
-                };
+                    None => self.json_object(reply, &mut bytes),
+                }
                 ok(content_type, bytes)
             }
             Format::Msgpack => {
@@ -70,14 +82,14 @@ impl Render {
                 msgpack::write_map_len(&mut bytes, 1);
                 msgpack_bytes(&mut bytes, &self.command);
                 write_msgpack(&self.command, reply, &mut bytes);
-                ok("application/x-msgpack", bytes)
+                ok(content_type, bytes)
             }
             Format::Raw => {
                 let mut bytes = Vec::with_capacity(64);
                 resp::encode(reply, &mut bytes);
-                ok("binary/octet-stream", bytes)
+                ok(content_type, bytes)
             }
-            Format::Plain(content_type) => self.plain(reply, content_type),
+            Format::Plain(_) => self.plain(reply, content_type),
         }
     }
 

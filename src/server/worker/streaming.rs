@@ -1,74 +1,58 @@
-//! The worker's side of streams: turning a connection into a webdis subscription or a WebSocket,
-//! and serving the messages a WebSocket sends. Pushed messages themselves never pass through a
+//! The worker's side of streams: turning a connection into a subscription or a WebSocket, and
+//! serving the messages a WebSocket sends. Pushed messages themselves never pass through a
 //! worker: the `redis-pubsub` thread writes them into each stream's outbox.
+//!
+//! What the messages say is the API's ([`crate::api::EventFormat`], [`crate::api::Session`]);
+//! here they are framed, ordered and bounded.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Item, Worker, MAX_WS_MESSAGES_PER_TURN};
-use crate::api;
-use crate::api::webdis::{Subscribe, Upgrade};
-use crate::api::websocket::Step as WsStep;
-use crate::http::response::{self, Response};
+use crate::api::{Client, Message, Subscription, Upgrade};
+use crate::http::response::{self, Body, Response};
 use crate::http::Status;
 use crate::log;
-use crate::redis;
-use crate::redis::subscriber::Listener;
-use crate::server::connection::Connection;
-use crate::server::stream::{Outbox, Transport, WebSocket, MAX_SUBSCRIPTIONS_PER_STREAM};
-use crate::webdis::command::Format;
-use crate::webdis::format::Render;
-use crate::websocket::frame::{self, Message, Opcode};
-use crate::websocket::handshake;
+use crate::redis::subscriber::{Kind, Listener};
+use crate::redis::{self, Command};
+use crate::server::connection::{Connection, WebSocket};
+use crate::server::stream::{Outbox, Transport, MAX_SUBSCRIPTIONS_PER_STREAM};
+use crate::websocket::frame::{self, Opcode};
 
 impl Worker<'_> {
-    /// Answers a webdis `SUBSCRIBE`: a chunked 200 whose chunks are the confirmation and then
-    /// the messages, delivered by the `redis-pubsub` thread through the connection's outbox.
+    /// Answers a subscription: a chunked 200 whose chunks are the confirmation and then the
+    /// messages, delivered by the `redis-pubsub` thread through the connection's outbox.
     pub(super) fn start_subscription(
         &mut self,
         conn: &mut Connection,
         item: &Item,
-        sub: Subscribe,
+        subscription: Subscription,
     ) {
-        let content_type = match (
-            &sub.render.content_type,
-            &sub.render.jsonp,
-            sub.render.format,
-        ) {
-            (Some(custom), _, _) => custom.clone(),
-            (None, Some(_), _) => "application/javascript".to_string(),
-            (None, None, Format::Json) => "application/json".to_string(),
-            (None, None, Format::Raw) => "binary/octet-stream".to_string(),
-            (None, None, Format::Msgpack) => "application/x-msgpack".to_string(),
-            (None, None, Format::Plain(plain)) => plain.to_string(),
-        };
-        let response =
-            api::webdis::with_cors(Response::empty(200).with_header("Content-Type", content_type));
-        self.record(conn, item, &response, true);
+        let response = self.shared.decorate(subscription.head, item.listener());
+        self.record(conn, item, &response, Body::Omit);
         let mut head = Vec::with_capacity(256);
         response::write_chunked_head(&response, self.date.get(), &mut head);
-        let outbox = match self.open_outbox(conn, Transport::Chunked, sub.render) {
-            Some(outbox) => outbox,
-            None => return,
+        let Some(outbox) = self.open_outbox(conn, Transport::Chunked, subscription.format) else {
+            return;
         };
         outbox.send_raw(&head);
         // Whatever the client pipelined after the subscription is not served: the response
         // that answers it never ends.
-        conn.buf.clear();
-        conn.head = None;
-        if !outbox.reserve_subscriptions(sub.topics.len()) {
-            let mut error = Vec::new();
+        conn.clear_input();
+        if !outbox.reserve_subscriptions(subscription.topics.len()) {
             let text = format!("at most {MAX_SUBSCRIPTIONS_PER_STREAM} channels per stream");
-            error.extend_from_slice(&api::websocket::error(false, 400, &text));
-            outbox.send_message(&error);
-            outbox.send_raw(b"0\r\n\r\n");
-            conn.close_after_flush = true;
+            outbox.send_error(400, &text);
+            outbox.send_raw(&outbox.goodbye(1000, ""));
+            if let Some(stream) = conn.stream_mut() {
+                stream.ending = true;
+            }
             return;
         }
-        for topic in &sub.topics {
+        for topic in &subscription.topics {
             let listener: Arc<dyn Listener> = outbox.clone();
-            if let Err(e) = self.shared.hub.subscribe(listener, sub.kind, topic) {
+            let hub = self.shared.backend.hub();
+            if let Err(e) = hub.subscribe(listener, subscription.kind, topic) {
                 log::error(format_args!("subscription failed: {e}"));
                 outbox.close();
                 return;
@@ -78,30 +62,18 @@ impl Worker<'_> {
 
     /// Completes a WebSocket handshake: `101 Switching Protocols`, then frames both ways.
     pub(super) fn start_websocket(&mut self, conn: &mut Connection, item: &Item, upgrade: Upgrade) {
-        let response = Response::empty(101);
-        self.record(conn, item, &response, true);
-        let (transport, format) = if upgrade.raw {
-            (Transport::WebSocketBinary, Format::Raw)
-        } else {
-            (Transport::WebSocketText, Format::Json)
-        };
-        let render = Render {
-            command: b"SUBSCRIBE".to_vec(),
-            format,
-            jsonp: None,
-            sep: Vec::new(),
-            content_type: None,
-        };
-        let Some(outbox) = self.open_outbox(conn, transport, render) else {
+        self.record(conn, item, &Response::empty(101), Body::Omit);
+        let transport = Transport::WebSocket(upgrade.frames);
+        let Some(outbox) = self.open_outbox(conn, transport, upgrade.format) else {
             return;
         };
-        outbox.send_raw(&handshake::response(&upgrade.accept));
-        conn.websocket = Some(Box::new(WebSocket {
-            raw: upgrade.raw,
-            ..WebSocket::default()
-        }));
-        conn.head = None;
-        conn.unparsed = !conn.buf.is_empty();
+        outbox.send_raw(&upgrade.handshake);
+        if let Some(stream) = conn.stream_mut() {
+            stream.websocket = Some(WebSocket {
+                assembler: frame::Assembler::default(),
+                session: upgrade.session,
+            });
+        }
     }
 
     /// Makes `conn` a stream; on failure (the socket cannot be duplicated) it is closed.
@@ -109,29 +81,25 @@ impl Worker<'_> {
         &self,
         conn: &mut Connection,
         transport: Transport,
-        render: Render,
+        format: Arc<dyn crate::api::EventFormat>,
     ) -> Option<Arc<Outbox>> {
         match Outbox::new(
-            &conn.stream,
+            conn.socket(),
             transport,
-            render,
+            format,
             self.shared.cfg.max_stream_buffer,
             Arc::clone(&self.shared.metrics),
         ) {
             Ok(outbox) => {
-                // Answers to requests pipelined before this one, not yet taken by the client,
-                // go first, in order.
-                if conn.has_output() {
-                    outbox.send_raw(conn.out.get(conn.out_pos..).unwrap_or_default());
-                    conn.out = Vec::new();
-                    conn.out_pos = 0;
-                }
-                conn.outbox = Some(Arc::clone(&outbox));
+                conn.become_stream(Arc::clone(&outbox), None);
                 Some(outbox)
             }
             Err(e) => {
-                log::warn(format_args!("cannot open a stream for {}: {e}", conn.peer));
-                conn.close_after_flush = true;
+                log::warn(format_args!(
+                    "cannot open a stream for {}: {e}",
+                    conn.peer()
+                ));
+                conn.close_after_output();
                 None
             }
         }
@@ -139,13 +107,13 @@ impl Worker<'_> {
 
     /// Serves the complete WebSocket messages buffered on `conn`, a bounded number per turn.
     pub(super) fn serve_websocket(&mut self, conn: &mut Connection) {
-        let Some(outbox) = conn.outbox.clone() else {
+        let Some(outbox) = conn.outbox().cloned() else {
             return;
         };
-        conn.waiting_since = None;
+        conn.schedule.waiting_since = None;
         let max = self.shared.cfg.max_ws_message;
         for _ in 0..MAX_WS_MESSAGES_PER_TURN {
-            if conn.close_after_flush {
+            if conn.stream_mut().map_or(true, |s| s.ending) {
                 return;
             }
             if outbox.is_awaiting(Instant::now(), self.shared.cfg.redis_timeout) {
@@ -153,29 +121,28 @@ impl Worker<'_> {
                 // back once it has.
                 break;
             }
-            let (frame, used) = match frame::parse(&conn.buf, max) {
+            let (frame, used) = match frame::parse(conn.input(), max) {
                 Ok(Status::Partial) => break,
                 Ok(Status::Complete(pair)) => pair,
                 Err(e) => return fail_websocket(conn, &outbox, e.close_code(), &e.to_string()),
             };
-            conn.buf.drain(..used);
-            let Some(ws) = conn.websocket.as_mut() else {
+            conn.consume_input(used);
+            let Some(ws) = conn.stream_mut().and_then(|s| s.websocket.as_mut()) else {
                 return;
             };
-            let raw = ws.raw;
             let message = match ws.assembler.push(frame, max) {
                 Ok(None) => continue,
                 Ok(Some(message)) => message,
                 Err(e) => return fail_websocket(conn, &outbox, e.close_code(), &e.to_string()),
             };
             match message {
-                Message::Ping(payload) => {
+                frame::Message::Ping(payload) => {
                     let mut pong = Vec::with_capacity(payload.len() + 2);
                     frame::write(&mut pong, Opcode::Pong, &payload);
                     outbox.send_raw(&pong);
                 }
-                Message::Pong(_) => {}
-                Message::Close(code, _) => {
+                frame::Message::Pong(_) => {}
+                frame::Message::Close(code, _) => {
                     // Echo the status (RFC 6455 §5.5.1), then close once it is written.
                     let mut close = Vec::with_capacity(4);
                     match code {
@@ -183,77 +150,78 @@ impl Worker<'_> {
                         None => frame::write(&mut close, Opcode::Close, &[]),
                     }
                     outbox.send_raw(&close);
-                    conn.close_after_flush = true;
-                }
-                Message::Text(text) => self.websocket_command(conn, &outbox, raw, text.as_bytes()),
-                Message::Binary(bytes) => self.websocket_command(conn, &outbox, raw, &bytes),
-            }
-        }
-        conn.unparsed = !conn.buf.is_empty();
-    }
-
-    /// Runs one command that arrived as a WebSocket message and sends the answer.
-    fn websocket_command(
-        &mut self,
-        conn: &Connection,
-        outbox: &Arc<Outbox>,
-        raw: bool,
-        payload: &[u8],
-    ) {
-        let started = Instant::now();
-        let cfg = &self.shared.cfg;
-        let (answer, status) = match api::websocket::plan(
-            payload,
-            raw,
-            &cfg.webdis,
-            conn.peer.ip(),
-            cfg.max_ws_message,
-        ) {
-            WsStep::Answer(bytes) => (bytes, 400),
-            WsStep::Subscribe(kind, topics) => {
-                if !outbox.reserve_subscriptions(topics.len()) {
-                    let text =
-                        format!("at most {MAX_SUBSCRIPTIONS_PER_STREAM} channels per stream");
-                    outbox.send_message(&api::websocket::error(raw, 400, &text));
-                    return;
-                }
-                for topic in &topics {
-                    // The next message waits for this confirmation, so that answers stay in
-                    // the order of the messages.
-                    outbox.await_confirmation(kind, topic);
-                    let listener: Arc<dyn Listener> = outbox.clone();
-                    if let Err(e) = self.shared.hub.subscribe(listener, kind, topic) {
-                        let text = e.to_string();
-                        outbox.send_message(&api::websocket::error(raw, 503, &text));
-                        return;
+                    if let Some(stream) = conn.stream_mut() {
+                        stream.ending = true;
                     }
                 }
+                frame::Message::Text(text) => {
+                    self.websocket_message(conn, &outbox, text.as_bytes())
+                }
+                frame::Message::Binary(bytes) => self.websocket_message(conn, &outbox, &bytes),
+            }
+        }
+        conn.mark_unparsed();
+    }
+
+    /// Serves one message of a WebSocket: asks the API what it needs, runs it, sends the answer.
+    fn websocket_message(&mut self, conn: &mut Connection, outbox: &Arc<Outbox>, payload: &[u8]) {
+        let started = Instant::now();
+        let client = Client {
+            addr: conn.peer().ip(),
+        };
+        let Some(session) = conn
+            .stream_mut()
+            .and_then(|s| s.websocket.as_ref())
+            .map(|ws| &ws.session)
+        else {
+            return;
+        };
+        let (answer, status) = match session.message(payload, client) {
+            Message::Answer { bytes, status } => (bytes, status),
+            Message::Subscribe(kind, topics) => {
+                self.websocket_subscribe(outbox, kind, &topics);
                 return;
             }
-            WsStep::Call(args) => {
-                let command: Vec<Cow<'_, [u8]>> =
-                    args.iter().map(|a| Cow::Borrowed(a.as_slice())).collect();
+            Message::Call(call) => {
+                let args: Vec<Cow<'_, [u8]>> = call
+                    .args
+                    .iter()
+                    .map(|a| Cow::Borrowed(a.as_slice()))
+                    .collect();
+                let command = Command {
+                    db: None,
+                    args: &args,
+                };
                 let reply = self
-                    .round_trip(&self.shared.pool, &[command.as_slice()])
+                    .shared
+                    .backend
+                    .run(&[command])
                     .pop()
                     .unwrap_or(Err(redis::Error::Closed));
                 self.count_redis_outcome(&reply);
-                let name = args.first().map(Vec::as_slice).unwrap_or_default();
-                match reply {
-                    Ok(value) => {
-                        let max = self.shared.cfg.max_reply_bytes;
-                        (api::websocket::reply(raw, name, &value, max), 200)
-                    }
-                    Err(e) => {
-                        let e = api::Error::Redis(e);
-                        let status = e.status();
-                        (api::websocket::error(raw, status, &e.to_string()), status)
-                    }
-                }
+                session.reply(&call, reply)
             }
         };
         self.shared.metrics.request("WS", status, started.elapsed());
         outbox.send_message(&answer);
+    }
+
+    /// Joins the shared subscriptions of `topics`; each confirmation is awaited before the
+    /// stream's next message is served, so that answers stay in the order of the messages.
+    fn websocket_subscribe(&self, outbox: &Arc<Outbox>, kind: Kind, topics: &[Vec<u8>]) {
+        if !outbox.reserve_subscriptions(topics.len()) {
+            let text = format!("at most {MAX_SUBSCRIPTIONS_PER_STREAM} channels per stream");
+            outbox.send_error(400, &text);
+            return;
+        }
+        for topic in topics {
+            outbox.await_confirmation(kind, topic);
+            let listener: Arc<dyn Listener> = outbox.clone();
+            if let Err(e) = self.shared.backend.hub().subscribe(listener, kind, topic) {
+                outbox.send_error(503, &e.to_string());
+                return;
+            }
+        }
     }
 }
 
@@ -261,11 +229,13 @@ impl Worker<'_> {
 fn fail_websocket(conn: &mut Connection, outbox: &Outbox, code: u16, why: &str) {
     log::debug(format_args!(
         "websocket {}: {why}; closing with {code}",
-        conn.peer
+        conn.peer()
     ));
     let mut close = Vec::with_capacity(64);
     frame::write_close(&mut close, code, why);
     outbox.send_raw(&close);
-    conn.buf.clear();
-    conn.close_after_flush = true;
+    conn.clear_input();
+    if let Some(stream) = conn.stream_mut() {
+        stream.ending = true;
+    }
 }

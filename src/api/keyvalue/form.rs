@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::{Call, Error, Reader, Step};
+use crate::api::{Call, Error, Reader, Step};
 use crate::http::response::{Response, TEXT};
 use crate::http::{url, Request};
 use crate::resp::Value;

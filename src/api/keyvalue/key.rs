@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{Call, Error, Reader, Step};
+use crate::api::{Call, Error, Reader, Step};
 use crate::http::response::Response;
 use crate::resp::Value;
 

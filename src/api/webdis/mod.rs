@@ -13,18 +13,26 @@
 //! (webdis's own tools send none). A command the ACL refuses, or one that would change the state
 //! of a shared Redis connection, gets 403.
 
-use std::borrow::Cow;
-use std::net::IpAddr;
+pub mod events;
+pub mod vet;
+pub mod websocket;
 
-use super::{Call, Error, Reader, Step};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::stream::{Frames, Subscription, Upgrade};
+use super::{Call, Client, Error, Reader, Service, Step};
+use crate::config::Config;
 use crate::http::response::Response;
 use crate::http::{url, Method, Request, Version};
-use crate::redis::subscriber::{Kind, MAX_TOPIC_BYTES};
 use crate::resp::Value;
 use crate::webdis::command::{self, Format};
 use crate::webdis::format::Render;
-use crate::webdis::{self, acl, md5, Settings};
+use crate::webdis::{acl, md5, Settings};
 use crate::websocket::{base64, handshake};
+use events::{ChunkEvents, SocketEvents};
+use vet::{vet, Vetted};
+use websocket::{Socket, Wire};
 
 /// Methods webdis serves.
 pub const ALLOW: &str = "GET,POST,PUT,OPTIONS";
@@ -35,26 +43,6 @@ const CROSSDOMAIN_XML: &str = "<?xml version=\"1.0\"?>\n\
 <cross-domain-policy>\n\
 <allow-access-from domain=\"*\" />\n\
 </cross-domain-policy>\n";
-
-/// A `GET /SUBSCRIBE/ch…` or `/PSUBSCRIBE/pattern…`: the connection becomes a stream.
-#[derive(Debug)]
-pub struct Subscribe {
-    /// Channels or patterns.
-    pub kind: Kind,
-    /// Their names.
-    pub topics: Vec<Vec<u8>>,
-    /// How the events are written (the command as typed is the JSON key; JSONP applies).
-    pub render: Render,
-}
-
-/// A WebSocket handshake that passed its checks.
-#[derive(Debug)]
-pub struct Upgrade {
-    /// The `Sec-WebSocket-Accept` value.
-    pub accept: String,
-    /// `/.raw`: RESP in, RESP out; otherwise (`/`, `/.json`) JSON arrays in, webdis JSON out.
-    pub raw: bool,
-}
 
 /// How to answer the reply of one webdis command.
 #[derive(Debug)]
@@ -117,103 +105,141 @@ pub fn with_cors(response: Response) -> Response {
         )
 }
 
-/// Decides what a request needs. `peer` is the client's address, for the ACL; `websockets`
-/// whether WebSocket upgrades are accepted.
-/// `max_body` bounds the answer (`--max-reply-bytes`).
-pub fn plan<'r>(
-    req: &'r Request,
-    settings: &Settings,
-    peer: IpAddr,
+/// The webdis API.
+#[derive(Debug)]
+pub struct Webdis {
+    settings: Arc<Settings>,
+    /// `--websockets`: whether upgrades are accepted.
     websockets: bool,
-    max_body: usize,
-) -> Step<'r> {
-    let routed = if websockets && handshake::is_upgrade(&req.head) {
-        upgrade(req)
-    } else {
-        route(req, settings, peer, max_body)
-    };
-    routed.unwrap_or_else(|e| Step::Answer(e.into_response()))
+    /// `--max-reply-bytes`: the largest answer body.
+    max_reply: usize,
+    /// `--max-ws-message`: the largest WebSocket message.
+    max_ws_message: usize,
 }
 
-/// The WebSocket endpoints: `/` and `/.json` (JSON), `/.raw` (RESP).
-fn upgrade(req: &Request) -> Result<Step<'_>, Error> {
-    let raw = match req.head.path() {
-        b"/" | b"/.json" => false,
-        b"/.raw" => true,
-        _ => {
-            return Err(Error::BadRequest(
-                "WebSocket endpoints are /.json and /.raw".into(),
-            ))
+impl Webdis {
+    /// The webdis API as `cfg` sets it up.
+    pub fn new(cfg: &Config) -> Webdis {
+        Webdis {
+            settings: Arc::new(cfg.webdis.clone()),
+            websockets: cfg.websockets,
+            max_reply: cfg.max_reply_bytes,
+            max_ws_message: cfg.max_ws_message,
         }
-    };
-    let accept = handshake::check(&req.head).map_err(|e| match e.status() {
-        426 => Error::UpgradeRequired(e.to_string()),
-        _ => Error::BadRequest(e.to_string()),
-    })?;
-    Ok(Step::Upgrade(Upgrade { accept, raw }))
+    }
 }
 
-fn route<'r>(
-    req: &'r Request,
-    settings: &Settings,
-    peer: IpAddr,
-    max_body: usize,
-) -> Result<Step<'r>, Error> {
-    let head = &req.head;
-    let path = head.path();
-    match head.method {
-        Method::Options => {
-            return Ok(Step::Answer(
-                Response::empty(200).with_header("Allow", ALLOW),
-            ))
+impl Service for Webdis {
+    fn plan<'r>(&self, req: &'r Request, client: Client) -> Step<'r> {
+        let routed = if self.websockets && handshake::is_upgrade(&req.head) {
+            self.upgrade(req)
+        } else {
+            self.route(req, client)
+        };
+        routed.unwrap_or_else(|e| Step::Answer(e.into_response()))
+    }
+
+    fn decorate(&self, response: Response) -> Response {
+        with_cors(response)
+    }
+}
+
+impl Webdis {
+    /// The WebSocket endpoints: `/` and `/.json` (JSON), `/.raw` (RESP).
+    fn upgrade<'r>(&self, req: &Request) -> Result<Step<'r>, Error> {
+        let wire = match req.head.path() {
+            b"/" | b"/.json" => Wire::Json,
+            b"/.raw" => Wire::Resp,
+            _ => {
+                return Err(Error::BadRequest(
+                    "WebSocket endpoints are /.json and /.raw".into(),
+                ))
+            }
+        };
+        let accept = handshake::check(&req.head).map_err(|e| match e.status() {
+            426 => Error::UpgradeRequired(e.to_string()),
+            _ => Error::BadRequest(e.to_string()),
+        })?;
+        let frames = match wire {
+            Wire::Json => Frames::Text,
+            Wire::Resp => Frames::Binary,
+        };
+        Ok(Step::Upgrade(Upgrade {
+            handshake: handshake::response(&accept),
+            frames,
+            format: Arc::new(SocketEvents::new(wire)),
+            session: Box::new(Socket::new(
+                wire,
+                Arc::clone(&self.settings),
+                self.max_ws_message,
+                self.max_reply,
+            )),
+        }))
+    }
+
+    fn route<'r>(&self, req: &'r Request, client: Client) -> Result<Step<'r>, Error> {
+        let settings = &self.settings;
+        let head = &req.head;
+        let path = head.path();
+        match head.method {
+            Method::Options => {
+                return Ok(Step::Answer(
+                    Response::empty(200).with_header("Allow", ALLOW),
+                ))
+            }
+            Method::Get | Method::Head if path == b"/crossdomain.xml" => {
+                return Ok(Step::Answer(Response::bytes(
+                    200,
+                    "application/xml",
+                    CROSSDOMAIN_XML.as_bytes().to_vec(),
+                )))
+            }
+            Method::Get | Method::Head | Method::Post | Method::Put => {}
+            Method::Delete | Method::Other(_) => return Err(Error::MethodNotAllowed(ALLOW)),
         }
-        Method::Get | Method::Head if path == b"/crossdomain.xml" => {
-            return Ok(Step::Answer(Response::bytes(
-                200,
-                "application/xml",
-                CROSSDOMAIN_XML.as_bytes().to_vec(),
-            )))
+        let path = path.strip_prefix(b"/").unwrap_or(path);
+        let source: &[u8] = match head.method {
+            Method::Post if path.is_empty() => &req.body,
+            _ if path.is_empty() => settings
+                .default_root
+                .as_deref()
+                .map(|root| root.trim_start_matches('/').as_bytes())
+                .unwrap_or_default(),
+            _ => path,
+        };
+        let cmd = command::parse(source, settings.max_db)
+            .map_err(|e| Error::BadRequest(e.to_string()))?;
+        let mut args: Vec<Cow<'r, [u8]>> = cmd.args.into_iter().map(Cow::Owned).collect();
+        if head.method == Method::Put {
+            // The body is the last argument, bytes as sent.
+            args.push(Cow::Borrowed(&req.body));
         }
-        Method::Get | Method::Head | Method::Post | Method::Put => {}
-        Method::Delete | Method::Other(_) => return Err(Error::MethodNotAllowed(ALLOW)),
-    }
-    let path = path.strip_prefix(b"/").unwrap_or(path);
-    let source: &[u8] = match head.method {
-        Method::Post if path.is_empty() => &req.body,
-        _ if path.is_empty() => settings
-            .default_root
-            .as_deref()
-            .map(|root| root.trim_start_matches('/').as_bytes())
-            .unwrap_or_default(),
-        _ => path,
-    };
-    let cmd =
-        command::parse(source, settings.max_db).map_err(|e| Error::BadRequest(e.to_string()))?;
-    let mut args: Vec<Cow<'r, [u8]>> = cmd.args.into_iter().map(Cow::Owned).collect();
-    if head.method == Method::Put {
-        // The body is the last argument, bytes as sent.
-        args.push(Cow::Borrowed(&req.body));
-    }
-    let name = args.first().map(|a| a.to_vec()).unwrap_or_default();
-    let credentials = basic_credentials(head.header("authorization"));
-    let client = acl::Client {
-        addr: peer,
-        credentials: credentials.as_deref(),
-    };
-    if !acl::allows(&settings.acl, client, &name) {
-        return Err(Error::Forbidden(format!(
-            "{} is not allowed for this client by the ACL",
-            String::from_utf8_lossy(&name)
-        )));
-    }
-    let kind = if name.eq_ignore_ascii_case(b"SUBSCRIBE") {
-        Some(Kind::Channel)
-    } else if name.eq_ignore_ascii_case(b"PSUBSCRIBE") {
-        Some(Kind::Pattern)
-    } else {
-        None
-    };
-    if let Some(kind) = kind {
+        let name = args.first().map(|a| a.to_vec()).unwrap_or_default();
+        let credentials = basic_credentials(head.header("authorization"));
+        let acl_client = acl::Client {
+            addr: client.addr,
+            credentials: credentials.as_deref(),
+        };
+        let (kind, topics) = match vet(&args, settings, acl_client)? {
+            Vetted::Command => {
+                let render = render_options(name, cmd.format, head.query())?;
+                return Ok(Step::Call(Call {
+                    db: cmd.db,
+                    args,
+                    read: Reader::Webdis(Box::new(Reply {
+                        render,
+                        if_none_match: match head.method {
+                            Method::Get | Method::Head => {
+                                head.header("if-none-match").map(<[u8]>::to_vec)
+                            }
+                            _ => None,
+                        },
+                        max_body: self.max_reply,
+                    })),
+                }));
+            }
+            Vetted::Subscribe(kind, topics) => (kind, topics),
+        };
         if head.method == Method::Head {
             // The answer to a subscription is a body that never ends: there is no head of it to
             // give alone.
@@ -224,48 +250,15 @@ fn route<'r>(
                 "a subscription is streamed with chunked encoding: use HTTP/1.1".into(),
             ));
         }
-        let topics: Vec<Vec<u8>> = args.iter().skip(1).map(|a| a.to_vec()).collect();
-        if topics.is_empty() {
-            return Err(Error::BadRequest(
-                "name at least one channel: /SUBSCRIBE/channel".into(),
-            ));
-        }
-        if topics.iter().any(|t| t.len() > MAX_TOPIC_BYTES) {
-            return Err(Error::BadRequest(format!(
-                "a channel or pattern name has at most {MAX_TOPIC_BYTES} bytes"
-            )));
-        }
         let render = render_options(name, cmd.format, head.query())?;
-        return Ok(Step::Subscribe(Subscribe {
+        let content_type = render.content_type().to_string();
+        Ok(Step::Subscribe(Subscription {
+            head: Response::empty(200).with_header("Content-Type", content_type),
             kind,
             topics,
-            render,
-        }));
+            format: Arc::new(ChunkEvents::new(render)),
+        }))
     }
-    if let Some(why) = webdis::refusal(&name) {
-        return Err(Error::Forbidden(format!(
-            "{} is not available through the gateway: {why}",
-            String::from_utf8_lossy(&name)
-        )));
-    }
-    if webdis::blocks(&args) {
-        return Err(Error::Forbidden(
-            "XREAD/XREADGROUP with BLOCK would hold a shared Redis connection".into(),
-        ));
-    }
-    let render = render_options(name, cmd.format, head.query())?;
-    Ok(Step::Call(Call {
-        db: cmd.db,
-        args,
-        read: Reader::Webdis(Box::new(Reply {
-            render,
-            if_none_match: match head.method {
-                Method::Get | Method::Head => head.header("if-none-match").map(<[u8]>::to_vec),
-                _ => None,
-            },
-            max_body,
-        })),
-    }))
 }
 
 /// The `user:password` of an `Authorization: Basic …` header.

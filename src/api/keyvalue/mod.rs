@@ -1,0 +1,76 @@
+//! The key/value API (the default, the seed's): a key is a URL path, a value is a body.
+//!
+//! ```text
+//!   GET    /KEY            GET KEY            200 value | 404
+//!   HEAD   /KEY            GET KEY            as GET, without the body
+//!   PUT    /KEY[?ex=S|px=MS]  SET KEY body [EX S|PX MS]   204
+//!   DELETE /KEY            DEL KEY            204 | 404
+//!   POST   /  (form)       MSET k1 v1 k2 v2…  200 OK
+//!   OPTIONS /KEY or /      (none)             204 + Allow
+//! ```
+//!
+//! The key is the percent-decoded path after the first `/` (so `/a%2Fb` and `/a/b` are both key
+//! `a/b`); the query string is never part of the key.
+
+pub mod form;
+pub mod key;
+
+use super::{Client, Error, Service, Step};
+use crate::http::response::Response;
+use crate::http::{url, Method, Request, Version};
+
+/// Methods served on `/`.
+pub const ROOT_ALLOW: &str = "POST, OPTIONS";
+/// Methods served on `/KEY`.
+pub const KEY_ALLOW: &str = "GET, HEAD, PUT, DELETE, OPTIONS";
+
+/// The key/value API.
+#[derive(Debug)]
+pub struct KeyValue;
+
+impl Service for KeyValue {
+    fn plan<'r>(&self, req: &'r Request, _client: Client) -> Step<'r> {
+        route(req).unwrap_or_else(|e| Step::Answer(e.into_response()))
+    }
+}
+
+fn route(req: &Request) -> Result<Step<'_>, Error> {
+    let head = &req.head;
+    if head.version == Version::Http11 && head.header("host").is_none() {
+        return Err(Error::MissingHost);
+    }
+    if head.target == b"*" {
+        // `OPTIONS *` (the parser allows `*` with OPTIONS only): what the server supports.
+        let allow = "GET, HEAD, PUT, DELETE, POST, OPTIONS";
+        return Ok(Step::Answer(
+            Response::empty(204).with_header("Allow", allow),
+        ));
+    }
+    let raw_key = head
+        .path()
+        .strip_prefix(b"/")
+        .ok_or_else(|| Error::BadRequest("the path must start with '/'".into()))?;
+    if raw_key.is_empty() {
+        return match head.method {
+            Method::Post => form::post(req),
+            Method::Options => Ok(Step::Answer(
+                Response::empty(204).with_header("Allow", ROOT_ALLOW),
+            )),
+            Method::Get | Method::Head | Method::Put | Method::Delete => {
+                Err(Error::BadRequest("empty key: the path must be /KEY".into()))
+            }
+            Method::Other(_) => Err(Error::MethodNotAllowed(ROOT_ALLOW)),
+        };
+    }
+    let key = url::percent_decode(raw_key, false)
+        .map_err(|e| Error::BadRequest(format!("{e} in the key")))?;
+    match head.method {
+        Method::Get | Method::Head => Ok(key::get(key)),
+        Method::Put => key::put(key, head.query(), &req.body),
+        Method::Delete => Ok(key::delete(key)),
+        Method::Options => Ok(Step::Answer(
+            Response::empty(204).with_header("Allow", KEY_ALLOW),
+        )),
+        Method::Post | Method::Other(_) => Err(Error::MethodNotAllowed(KEY_ALLOW)),
+    }
+}

@@ -1,0 +1,45 @@
+//! The seam between the APIs and Redis: what a request may ask of Redis, whatever Redis is (one
+//! server today; a cluster or a master found through Sentinel plug in here).
+//!
+//! ```text
+//!   worker ── run(commands) ──► Backend ── pools, routing, retries ──► Redis
+//!   worker ── hub().subscribe ─► the shared subscriptions (one subscribed connection)
+//! ```
+//!
+//! A backend owns its connections and the threads that keep them; the server starts it, asks it,
+//! and closes it. Its errors are typed ([`Error`]): nothing above it reads Redis's error texts to
+//! learn what went wrong.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use super::subscriber::Hub;
+use super::{Error, PoolStats};
+use crate::resp::Value;
+
+/// One command to run: its arguments, and the database it runs on.
+#[derive(Debug, Clone, Copy)]
+pub struct Command<'a> {
+    /// The database; `None` for the configured one.
+    pub db: Option<u32>,
+    /// The command name and its arguments.
+    pub args: &'a [Cow<'a, [u8]>],
+}
+
+/// What the APIs ask of Redis.
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// Runs independent commands (of one request or of several), each at most once, in as few
+    /// round trips as it can; one result per command, in order. Commands that reach the same
+    /// connection run in the order given, so two commands on one key run in order.
+    fn run(&self, commands: &[Command<'_>]) -> Vec<Result<Value, Error>>;
+
+    /// The shared pub/sub subscriptions.
+    fn hub(&self) -> &Arc<Hub>;
+
+    /// The pool's gauges, for `/metrics` and `/healthz`.
+    fn stats(&self) -> PoolStats;
+
+    /// Stops its threads and closes its connections; requests after this fail fast.
+    fn close(&self);
+}
