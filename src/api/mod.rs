@@ -135,7 +135,7 @@ fn route(req: &Request) -> Result<Step<'_>, Error> {
             Method::Other(_) => Err(Error::MethodNotAllowed(ROOT_ALLOW)),
         };
     }
-    let key = url::percent_decode(raw_key, false)
+    let key = url::percent_decode(raw_key, url::Plus::Literal)
         .map_err(|e| Error::BadRequest(format!("{e} in the key")))?;
     match head.method {
         Method::Get | Method::Head => Ok(key::get(key)),
