@@ -2,36 +2,42 @@
 //! between fragments, out-of-order fragments, UTF-8 judged on the whole message, the message
 //! limit at N and N + 1, and close payloads.
 
-use super::tests::{frame, MAX};
+use super::tests::{frame, Fin, MAX};
 use super::*;
 
 #[test]
 fn single_frames_become_messages() {
     let cases = [
         (
-            frame(true, Opcode::Text, b"hi"),
+            frame(Fin::Last, Opcode::Text, b"hi"),
             Message::Text("hi".to_string()),
         ),
-        (frame(true, Opcode::Text, b""), Message::Text(String::new())),
         (
-            frame(true, Opcode::Binary, &[0, 0xff]),
+            frame(Fin::Last, Opcode::Text, b""),
+            Message::Text(String::new()),
+        ),
+        (
+            frame(Fin::Last, Opcode::Binary, &[0, 0xff]),
             Message::Binary(vec![0, 0xff]),
         ),
         (
-            frame(true, Opcode::Ping, b"p"),
+            frame(Fin::Last, Opcode::Ping, b"p"),
             Message::Ping(b"p".to_vec()),
         ),
-        (frame(true, Opcode::Pong, b""), Message::Pong(Vec::new())),
         (
-            frame(true, Opcode::Close, b""),
+            frame(Fin::Last, Opcode::Pong, b""),
+            Message::Pong(Vec::new()),
+        ),
+        (
+            frame(Fin::Last, Opcode::Close, b""),
             Message::Close(None, String::new()),
         ),
         (
-            frame(true, Opcode::Close, &[0x03, 0xe8]),
+            frame(Fin::Last, Opcode::Close, &[0x03, 0xe8]),
             Message::Close(Some(1000), String::new()),
         ),
         (
-            frame(true, Opcode::Close, b"\x0f\xa0caf\xc3\xa9"),
+            frame(Fin::Last, Opcode::Close, b"\x0f\xa0caf\xc3\xa9"),
             Message::Close(Some(4000), "café".to_string()),
         ),
     ];
@@ -49,24 +55,24 @@ fn single_frames_become_messages() {
 fn control_frames_pass_between_fragments() {
     let mut assembler = Assembler::default();
     let steps = [
-        (frame(false, Opcode::Binary, b"ab"), None),
+        (frame(Fin::More, Opcode::Binary, b"ab"), None),
         (
-            frame(true, Opcode::Ping, b"1"),
+            frame(Fin::Last, Opcode::Ping, b"1"),
             Some(Message::Ping(b"1".to_vec())),
         ),
-        (frame(false, Opcode::Continuation, b""), None),
+        (frame(Fin::More, Opcode::Continuation, b""), None),
         (
-            frame(true, Opcode::Pong, b"2"),
+            frame(Fin::Last, Opcode::Pong, b"2"),
             Some(Message::Pong(b"2".to_vec())),
         ),
-        (frame(false, Opcode::Continuation, b"cd"), None),
+        (frame(Fin::More, Opcode::Continuation, b"cd"), None),
         (
-            frame(true, Opcode::Continuation, b"e"),
+            frame(Fin::Last, Opcode::Continuation, b"e"),
             Some(Message::Binary(b"abcde".to_vec())),
         ),
         // And the next message starts afresh.
         (
-            frame(true, Opcode::Text, b"x"),
+            frame(Fin::Last, Opcode::Text, b"x"),
             Some(Message::Text("x".to_string())),
         ),
     ];
@@ -79,25 +85,25 @@ fn control_frames_pass_between_fragments() {
 fn fragments_out_of_order_are_refused() {
     let mut assembler = Assembler::default();
     assert_eq!(
-        assembler.push(frame(true, Opcode::Continuation, b"x"), MAX),
+        assembler.push(frame(Fin::Last, Opcode::Continuation, b"x"), MAX),
         Err(FrameError::UnexpectedContinuation)
     );
     let mut assembler = Assembler::default();
     assert_eq!(
-        assembler.push(frame(false, Opcode::Continuation, b"x"), MAX),
+        assembler.push(frame(Fin::More, Opcode::Continuation, b"x"), MAX),
         Err(FrameError::UnexpectedContinuation)
     );
     for opcode in [Opcode::Text, Opcode::Binary] {
-        for fin in [true, false] {
+        for fin in [Fin::Last, Fin::More] {
             let mut assembler = Assembler::default();
             assert_eq!(
-                assembler.push(frame(false, Opcode::Text, b"a"), MAX),
+                assembler.push(frame(Fin::More, Opcode::Text, b"a"), MAX),
                 Ok(None)
             );
             assert_eq!(
                 assembler.push(frame(fin, opcode, b"b"), MAX),
                 Err(FrameError::ExpectedContinuation),
-                "{opcode:?} fin {fin}"
+                "{opcode:?} {fin:?}"
             );
         }
     }
@@ -108,19 +114,19 @@ fn utf8_is_judged_on_the_whole_message() {
     // "é" is C3 A9 and "€" is E2 82 AC: split between fragments, each fragment alone is invalid.
     let mut assembler = Assembler::default();
     assert_eq!(
-        assembler.push(frame(false, Opcode::Text, b"caf\xc3"), MAX),
+        assembler.push(frame(Fin::More, Opcode::Text, b"caf\xc3"), MAX),
         Ok(None)
     );
     assert_eq!(
-        assembler.push(frame(false, Opcode::Continuation, b"\xa9 \xe2"), MAX),
+        assembler.push(frame(Fin::More, Opcode::Continuation, b"\xa9 \xe2"), MAX),
         Ok(None)
     );
     assert_eq!(
-        assembler.push(frame(false, Opcode::Continuation, b"\x82"), MAX),
+        assembler.push(frame(Fin::More, Opcode::Continuation, b"\x82"), MAX),
         Ok(None)
     );
     assert_eq!(
-        assembler.push(frame(true, Opcode::Continuation, b"\xac"), MAX),
+        assembler.push(frame(Fin::Last, Opcode::Continuation, b"\xac"), MAX),
         Ok(Some(Message::Text("café €".to_string())))
     );
 
@@ -142,14 +148,15 @@ fn utf8_is_judged_on_the_whole_message() {
             } else {
                 Opcode::Continuation
             };
-            result = assembler.push(frame(i == last, opcode, part), MAX);
+            let fin = if i == last { Fin::Last } else { Fin::More };
+            result = assembler.push(frame(fin, opcode, part), MAX);
         }
         assert_eq!(result, Err(FrameError::BadUtf8), "{parts:02x?}");
     }
     // Binary messages are not judged.
     let mut assembler = Assembler::default();
     assert_eq!(
-        assembler.push(frame(true, Opcode::Binary, b"\xff"), MAX),
+        assembler.push(frame(Fin::Last, Opcode::Binary, b"\xff"), MAX),
         Ok(Some(Message::Binary(vec![0xff])))
     );
 }
@@ -158,15 +165,15 @@ fn utf8_is_judged_on_the_whole_message() {
 fn max_message_at_n_and_n_plus_one_across_fragments() {
     let mut assembler = Assembler::default();
     assert_eq!(
-        assembler.push(frame(false, Opcode::Binary, &[1; 4]), 10),
+        assembler.push(frame(Fin::More, Opcode::Binary, &[1; 4]), 10),
         Ok(None)
     );
     assert_eq!(
-        assembler.push(frame(false, Opcode::Continuation, &[2; 4]), 10),
+        assembler.push(frame(Fin::More, Opcode::Continuation, &[2; 4]), 10),
         Ok(None)
     );
     assert_eq!(
-        assembler.push(frame(true, Opcode::Continuation, &[3; 2]), 10),
+        assembler.push(frame(Fin::Last, Opcode::Continuation, &[3; 2]), 10),
         Ok(Some(Message::Binary(
             [[1; 4].as_slice(), &[2; 4], &[3; 2]].concat()
         )))
@@ -174,30 +181,30 @@ fn max_message_at_n_and_n_plus_one_across_fragments() {
 
     let mut assembler = Assembler::default();
     assert_eq!(
-        assembler.push(frame(false, Opcode::Text, b"abcd"), 10),
+        assembler.push(frame(Fin::More, Opcode::Text, b"abcd"), 10),
         Ok(None)
     );
     assert_eq!(
-        assembler.push(frame(false, Opcode::Continuation, b"efgh"), 10),
+        assembler.push(frame(Fin::More, Opcode::Continuation, b"efgh"), 10),
         Ok(None)
     );
     assert_eq!(
-        assembler.push(frame(false, Opcode::Continuation, b"ijk"), 10),
+        assembler.push(frame(Fin::More, Opcode::Continuation, b"ijk"), 10),
         Err(FrameError::TooLarge { len: 11, max: 10 })
     );
 
     // A single frame is bounded too.
     assert_eq!(
-        Assembler::default().push(frame(true, Opcode::Text, b"abc"), 3),
+        Assembler::default().push(frame(Fin::Last, Opcode::Text, b"abc"), 3),
         Ok(Some(Message::Text("abc".to_string())))
     );
     assert_eq!(
-        Assembler::default().push(frame(false, Opcode::Binary, b"abcd"), 3),
+        Assembler::default().push(frame(Fin::More, Opcode::Binary, b"abcd"), 3),
         Err(FrameError::TooLarge { len: 4, max: 3 })
     );
     // Control frames are bounded by 125 bytes, not by `max_message`.
     assert_eq!(
-        Assembler::default().push(frame(true, Opcode::Ping, b"abcd"), 3),
+        Assembler::default().push(frame(Fin::Last, Opcode::Ping, b"abcd"), 3),
         Ok(Some(Message::Ping(b"abcd".to_vec())))
     );
 }
@@ -210,7 +217,7 @@ fn close_codes_a_peer_may_send() {
     for code in valid {
         let payload = [&code.to_be_bytes()[..], b"why"].concat();
         assert_eq!(
-            Assembler::default().push(frame(true, Opcode::Close, &payload), MAX),
+            Assembler::default().push(frame(Fin::Last, Opcode::Close, &payload), MAX),
             Ok(Some(Message::Close(Some(code), "why".to_string()))),
             "code {code}"
         );
@@ -222,7 +229,7 @@ fn close_codes_a_peer_may_send() {
     ];
     for code in invalid {
         assert_eq!(
-            Assembler::default().push(frame(true, Opcode::Close, &code.to_be_bytes()), MAX),
+            Assembler::default().push(frame(Fin::Last, Opcode::Close, &code.to_be_bytes()), MAX),
             Err(FrameError::BadClosePayload),
             "code {code}"
         );
@@ -240,7 +247,7 @@ fn close_payload_shapes() {
     ];
     for (payload, want) in cases {
         assert_eq!(
-            &Assembler::default().push(frame(true, Opcode::Close, payload), MAX),
+            &Assembler::default().push(frame(Fin::Last, Opcode::Close, payload), MAX),
             want,
             "{payload:02x?}"
         );
@@ -248,11 +255,11 @@ fn close_payload_shapes() {
     // A close between fragments is returned at once, like any control frame.
     let mut assembler = Assembler::default();
     assert_eq!(
-        assembler.push(frame(false, Opcode::Text, b"a"), MAX),
+        assembler.push(frame(Fin::More, Opcode::Text, b"a"), MAX),
         Ok(None)
     );
     assert_eq!(
-        assembler.push(frame(true, Opcode::Close, b"\x03\xe8"), MAX),
+        assembler.push(frame(Fin::Last, Opcode::Close, b"\x03\xe8"), MAX),
         Ok(Some(Message::Close(Some(1000), String::new())))
     );
 }
@@ -260,11 +267,11 @@ fn close_payload_shapes() {
 #[test]
 fn hand_built_control_frames_are_checked_too() {
     assert_eq!(
-        Assembler::default().push(frame(false, Opcode::Ping, b""), MAX),
+        Assembler::default().push(frame(Fin::More, Opcode::Ping, b""), MAX),
         Err(FrameError::FragmentedControl)
     );
     assert_eq!(
-        Assembler::default().push(frame(true, Opcode::Pong, &[0; 126]), MAX),
+        Assembler::default().push(frame(Fin::Last, Opcode::Pong, &[0; 126]), MAX),
         Err(FrameError::ControlTooLong)
     );
 }

@@ -2,7 +2,7 @@
 //! frames however it is split, and random bytes never panic and get a verdict that does not
 //! depend on the split. Replay a failure with `GATEWAY_SEED=<seed>`.
 
-use super::tests::{client_frame, frame, MAX};
+use super::tests::{client_frame, frame, Fin, MAX};
 use super::*;
 use crate::test_rng::Rng;
 
@@ -29,9 +29,9 @@ fn random_masked_frames_parse_back() {
         let payload = rng.bytes(len);
         let mask = random_mask(&mut rng);
         let (fin, opcode, first) = match rng.below(3) {
-            0 => (true, Opcode::Binary, 0x82),
-            1 => (false, Opcode::Text, 0x01),
-            _ => (true, Opcode::Continuation, 0x80),
+            0 => (Fin::Last, Opcode::Binary, 0x82),
+            1 => (Fin::More, Opcode::Text, 0x01),
+            _ => (Fin::Last, Opcode::Continuation, 0x80),
         };
         let wire = client_frame(first, &payload, mask);
         assert_eq!(
@@ -84,7 +84,7 @@ fn random_splits_of_a_stream_give_the_same_frames() {
             };
             let payload = rng.bytes(len);
             wire.extend(client_frame(first, &payload, random_mask(&mut rng)));
-            want.push(frame(true, opcode, &payload));
+            want.push(frame(Fin::Last, opcode, &payload));
         }
         // Feed the stream in random pieces, parsing whatever is complete after each.
         let mut buf = Vec::new();

@@ -40,9 +40,19 @@ fn masked(server: &[u8], mask: [u8; 4]) -> Vec<u8> {
     out
 }
 
-pub(super) fn frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Frame {
+/// The FIN bit of a frame built by [`frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fin {
+    /// FIN set: the last (or only) frame of its message, as every control frame is.
+    Last,
+    /// FIN clear: more fragments of the message follow.
+    More,
+}
+
+/// A frame as [`parse`] returns it, built by hand.
+pub(super) fn frame(fin: Fin, opcode: Opcode, payload: &[u8]) -> Frame {
     Frame {
-        fin,
+        fin: fin == Fin::Last,
         opcode,
         payload: payload.to_vec(),
     }
@@ -84,7 +94,7 @@ fn rfc_masked_hello_parses() {
     ];
     assert_eq!(
         complete(&wire, MAX),
-        (frame(true, Opcode::Text, b"Hello"), 11)
+        (frame(Fin::Last, Opcode::Text, b"Hello"), 11)
     );
     assert_eq!(client_frame(0x81, b"Hello", RFC_MASK), wire);
     assert_every_prefix_partial(&wire, MAX);
@@ -104,11 +114,11 @@ fn rfc_fragmented_hello() {
     let (first, used) = complete(&wire, MAX);
     assert_eq!(
         (first.clone(), used),
-        (frame(false, Opcode::Text, b"Hel"), first_len)
+        (frame(Fin::More, Opcode::Text, b"Hel"), first_len)
     );
     let (last, used) = complete(&wire[first_len..], MAX);
     assert_eq!(used, wire.len() - first_len);
-    assert_eq!(last, frame(true, Opcode::Continuation, b"lo"));
+    assert_eq!(last, frame(Fin::Last, Opcode::Continuation, b"lo"));
 
     let mut assembler = Assembler::default();
     assert_eq!(assembler.push(first, MAX), Ok(None));
@@ -131,12 +141,12 @@ fn rfc_ping_unmasked_and_masked_pong() {
     ];
     assert_eq!(
         complete(&pong, MAX),
-        (frame(true, Opcode::Pong, b"Hello"), 11)
+        (frame(Fin::Last, Opcode::Pong, b"Hello"), 11)
     );
     let masked_ping = client_frame(0x89, b"Hello", RFC_MASK);
     assert_eq!(
         complete(&masked_ping, MAX),
-        (frame(true, Opcode::Ping, b"Hello"), 11)
+        (frame(Fin::Last, Opcode::Ping, b"Hello"), 11)
     );
 }
 
@@ -158,7 +168,7 @@ fn rfc_256_byte_and_64_kib_binary_frames() {
         assert_eq!(
             complete(&wire, MAX),
             (
-                frame(true, Opcode::Binary, &payload),
+                frame(Fin::Last, Opcode::Binary, &payload),
                 header.len() + 4 + len
             )
         );
@@ -354,7 +364,7 @@ fn used_stops_at_the_end_of_the_frame() {
     wire.extend_from_slice(&[0x81, 0x80]); // the start of the next frame
     assert_eq!(
         complete(&wire, MAX),
-        (frame(true, Opcode::Binary, b"abc"), len)
+        (frame(Fin::Last, Opcode::Binary, b"abc"), len)
     );
     assert_eq!(len, 2 + 4 + 3);
     // An empty frame is header and mask only.
