@@ -38,8 +38,17 @@ impl fmt::Display for UrlError {
 
 impl std::error::Error for UrlError {}
 
-/// Decodes `%XX` escapes (either case) in `input`; with `plus_as_space`, `+` becomes a space
-/// (as in form bodies and query strings), otherwise `+` stays `+` (as in paths).
+/// What a `+` stands for in the text being decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plus {
+    /// `+` is a space, as in form bodies and query strings (WHATWG URL standard).
+    Space,
+    /// `+` is itself, as in a path (RFC 3986 gives it no special meaning).
+    Literal,
+}
+
+/// Decodes `%XX` escapes (either case) in `input`; a `+` becomes a space with [`Plus::Space`]
+/// and stays `+` with [`Plus::Literal`].
 ///
 /// # Errors
 ///
@@ -48,15 +57,14 @@ impl std::error::Error for UrlError {}
 /// # Examples
 ///
 /// ```
-/// use redis_gateway::http::url::percent_decode;
-/// assert_eq!(percent_decode(b"a%20b+c%ff", true).unwrap(), b"a b c\xff");
-/// assert_eq!(percent_decode(b"a+b", false).unwrap(), b"a+b");
+/// use redis_gateway::http::url::{percent_decode, Plus};
+/// assert_eq!(percent_decode(b"a%20b+c%ff", Plus::Space).unwrap(), b"a b c\xff");
+/// assert_eq!(percent_decode(b"a+b", Plus::Literal).unwrap(), b"a+b");
 /// ```
-pub fn percent_decode(input: &[u8], plus_as_space: bool) -> Result<Vec<u8>, UrlError> {
-    let special = if plus_as_space {
-        &PLUS_SPECIAL
-    } else {
-        &PATH_SPECIAL
+pub fn percent_decode(input: &[u8], plus: Plus) -> Result<Vec<u8>, UrlError> {
+    let special = match plus {
+        Plus::Space => &PLUS_SPECIAL,
+        Plus::Literal => &PATH_SPECIAL,
     };
     // Neither table holds `&` or `=`, so the scan runs to the end of the input.
     decode_until(input, special).map(|(out, _)| out.into_owned())
@@ -240,25 +248,25 @@ mod tests {
 
     #[test]
     fn percent_decode_table() {
-        type Case<'a> = (&'a [u8], bool, Result<&'a [u8], UrlError>);
+        type Case<'a> = (&'a [u8], Plus, Result<&'a [u8], UrlError>);
         let cases: &[Case<'_>] = &[
-            (b"", true, Ok(b"")),
-            (b"plain", true, Ok(b"plain")),
-            (b"a+b", true, Ok(b"a b")),
-            (b"a+b", false, Ok(b"a+b")),
-            (b"%2B", true, Ok(b"+")),
-            (b"%20%2f%2F", false, Ok(b" //")),
-            (b"%00%ff%FF", true, Ok(b"\x00\xff\xff")),
-            (b"%C3%A9t%C3%A9", true, Ok("été".as_bytes())),
-            ("été".as_bytes(), true, Ok("été".as_bytes())),
-            (b"100%25", true, Ok(b"100%")),
-            (b"%", true, Err(UrlError::BadEscape)),
-            (b"abc%", true, Err(UrlError::BadEscape)),
-            (b"%4", true, Err(UrlError::BadEscape)),
-            (b"%zz", true, Err(UrlError::BadEscape)),
-            (b"%G1", true, Err(UrlError::BadEscape)),
-            (b"%1G", true, Err(UrlError::BadEscape)),
-            (b"%+1", true, Err(UrlError::BadEscape)),
+            (b"", Plus::Space, Ok(b"")),
+            (b"plain", Plus::Space, Ok(b"plain")),
+            (b"a+b", Plus::Space, Ok(b"a b")),
+            (b"a+b", Plus::Literal, Ok(b"a+b")),
+            (b"%2B", Plus::Space, Ok(b"+")),
+            (b"%20%2f%2F", Plus::Literal, Ok(b" //")),
+            (b"%00%ff%FF", Plus::Space, Ok(b"\x00\xff\xff")),
+            (b"%C3%A9t%C3%A9", Plus::Space, Ok("été".as_bytes())),
+            ("été".as_bytes(), Plus::Space, Ok("été".as_bytes())),
+            (b"100%25", Plus::Space, Ok(b"100%")),
+            (b"%", Plus::Space, Err(UrlError::BadEscape)),
+            (b"abc%", Plus::Space, Err(UrlError::BadEscape)),
+            (b"%4", Plus::Space, Err(UrlError::BadEscape)),
+            (b"%zz", Plus::Space, Err(UrlError::BadEscape)),
+            (b"%G1", Plus::Space, Err(UrlError::BadEscape)),
+            (b"%1G", Plus::Space, Err(UrlError::BadEscape)),
+            (b"%+1", Plus::Space, Err(UrlError::BadEscape)),
         ];
         for &(input, plus, ref want) in cases {
             let got = percent_decode(input, plus);
@@ -335,7 +343,7 @@ mod tests {
 
     /// The plain definition: one byte at a time. `percent_decode` copies runs for speed and must
     /// agree with this on every input.
-    fn reference_decode(input: &[u8], plus_as_space: bool) -> Result<Vec<u8>, UrlError> {
+    fn reference_decode(input: &[u8], plus: Plus) -> Result<Vec<u8>, UrlError> {
         let mut out = Vec::new();
         let mut i = 0;
         while let Some(&b) = input.get(i) {
@@ -349,7 +357,7 @@ mod tests {
                     out.push(u8::from_str_radix(text, 16).map_err(|_| UrlError::BadEscape)?);
                     i += 3;
                 }
-                b'+' if plus_as_space => {
+                b'+' if plus == Plus::Space => {
                     out.push(b' ');
                     i += 1;
                 }
@@ -371,11 +379,11 @@ mod tests {
             let input: Vec<u8> = (0..len)
                 .map(|_| alphabet[rng.below(alphabet.len())])
                 .collect();
-            for plus in [false, true] {
+            for plus in [Plus::Literal, Plus::Space] {
                 assert_eq!(
                     percent_decode(&input, plus),
                     reference_decode(&input, plus),
-                    "seed {seed}, input {input:?}, plus_as_space {plus}"
+                    "seed {seed}, input {input:?}, {plus:?}"
                 );
             }
         }
@@ -388,8 +396,8 @@ mod tests {
         for segment in body.split(|&b| b == b'&').filter(|s| !s.is_empty()) {
             let equals = segment.iter().position(|&b| b == b'=');
             let equals = equals.ok_or(UrlError::MissingEquals)?;
-            let name = reference_decode(&segment[..equals], true)?;
-            let value = reference_decode(&segment[equals + 1..], true)?;
+            let name = reference_decode(&segment[..equals], Plus::Space)?;
+            let value = reference_decode(&segment[equals + 1..], Plus::Space)?;
             pairs.push((name, value));
         }
         if pairs.is_empty() {
@@ -473,12 +481,12 @@ mod tests {
             let raw = rng.bytes(len);
             let encoded: String = raw.iter().map(|b| format!("%{b:02X}")).collect();
             assert_eq!(
-                percent_decode(encoded.as_bytes(), true),
+                percent_decode(encoded.as_bytes(), Plus::Space),
                 Ok(raw.clone()),
                 "seed {seed}"
             );
             // Random input never panics, and what decodes is never longer than its input.
-            if let Ok(out) = percent_decode(&raw, true) {
+            if let Ok(out) = percent_decode(&raw, Plus::Space) {
                 assert!(out.len() <= raw.len(), "seed {seed}");
             }
             let _ = parse_form(&raw);

@@ -303,6 +303,15 @@ fn enter(depth: usize, limits: &Limits) -> Result<(), Halt> {
     Ok(())
 }
 
+/// Whether a length line may be `-1`: only for `$` and `*`, RESP2's null bulk string and null array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nil {
+    /// `-1` means null and is read as `None`.
+    Allowed,
+    /// `-1` is [`DecodeError::BadLength`], like any other sign.
+    Refused,
+}
+
 /// A read position in the buffer; every read checks the buffer's end and the limits.
 struct Cursor<'a> {
     buf: &'a [u8],
@@ -319,16 +328,16 @@ impl<'a> Cursor<'a> {
             b'+' => Item::Simple(self.line()?),
             b'-' => Item::Error(self.line()?),
             b':' => Item::Integer(parse_integer(self.line()?)?),
-            b'$' => match self.length(true)? {
+            b'$' => match self.length(Nil::Allowed)? {
                 None => Item::Nil,
                 Some(len) => Item::Bulk(self.blob(len)?),
             },
-            b'!' => match self.length(false)? {
+            b'!' => match self.length(Nil::Refused)? {
                 Some(len) => Item::Error(self.blob(len)?),
                 None => return Err(DecodeError::BadLength.into()),
             },
             b'=' => {
-                let len = self.length(false)?.ok_or(DecodeError::BadLength)?;
+                let len = self.length(Nil::Refused)?.ok_or(DecodeError::BadLength)?;
                 if len < 4 {
                     return Err(DecodeError::BadLength.into());
                 }
@@ -365,7 +374,7 @@ impl<'a> Cursor<'a> {
                 }
                 Item::BigNumber(text)
             }
-            b'*' => match self.length(true)? {
+            b'*' => match self.length(Nil::Allowed)? {
                 None => Item::Nil,
                 Some(count) => Item::Open(Kind::Array, self.elements(count, 1)?),
             },
@@ -405,11 +414,11 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Reads a length or count line: `None` for `-1` where `nil_allowed`, else digits without sign or
-    /// leading zeros.
-    fn length(&mut self, nil_allowed: bool) -> Result<Option<usize>, Halt> {
+    /// Reads a length or count line: `None` for `-1` where `nil` allows it, else digits without sign
+    /// or leading zeros.
+    fn length(&mut self, nil: Nil) -> Result<Option<usize>, Halt> {
         match self.line()? {
-            b"-1" if nil_allowed => Ok(None),
+            b"-1" if nil == Nil::Allowed => Ok(None),
             [b'0', _, ..] => Err(DecodeError::BadLength.into()),
             digits if is_digits(digits) => {
                 let mut n: usize = 0;
@@ -427,7 +436,7 @@ impl<'a> Cursor<'a> {
 
     /// Reads the count of a `~ > % |` aggregate (never null) and turns it into an element count.
     fn count(&mut self, per_entry: usize) -> Result<usize, Halt> {
-        let count = self.length(false)?.ok_or(DecodeError::BadLength)?;
+        let count = self.length(Nil::Refused)?.ok_or(DecodeError::BadLength)?;
         self.elements(count, per_entry)
     }
 

@@ -15,14 +15,15 @@ fn limits() -> Limits {
     }
 }
 
-/// Random bytes of length `0..max`, skewed towards the bytes RESP cares about.
-fn text(rng: &mut Rng, max: usize, allow_crlf: bool) -> Vec<u8> {
+/// Bytes RESP cares about, without CR and LF: the text of a simple string, which is one line.
+const LINE_BYTES: &[u8] = b"ab:$*+-_ 0\0\xff";
+
+/// Bytes RESP cares about, CR and LF among them: text that the encoder may write with a length.
+const BLOB_BYTES: &[u8] = b"ab:$*+-_\r\n\0\xff";
+
+/// Random bytes of length `0..max` from `alphabet` ([`LINE_BYTES`] or [`BLOB_BYTES`]).
+fn text(rng: &mut Rng, max: usize, alphabet: &[u8]) -> Vec<u8> {
     let len = rng.below(max);
-    let alphabet: &[u8] = if allow_crlf {
-        b"ab:$*+-_\r\n\0\xff"
-    } else {
-        b"ab:$*+-_ 0\0\xff"
-    };
     (0..len)
         .map(|_| alphabet[rng.below(alphabet.len())])
         .collect()
@@ -63,10 +64,10 @@ fn double(rng: &mut Rng) -> Vec<u8> {
 fn random_value(rng: &mut Rng, depth: usize) -> Value {
     let kinds = if depth == 0 { 9 } else { 13 };
     match rng.below(kinds) {
-        0 => Value::Simple(text(rng, 30, false)),
-        1 => Value::Error(text(rng, 30, true)),
+        0 => Value::Simple(text(rng, 30, LINE_BYTES)),
+        1 => Value::Error(text(rng, 30, BLOB_BYTES)),
         2 => Value::Integer(rng.next_u64() as i64 >> rng.below(64)),
-        3 => Value::Bulk(text(rng, 64, true)),
+        3 => Value::Bulk(text(rng, 64, BLOB_BYTES)),
         4 => Value::Nil,
         5 => Value::Double(double(rng)),
         6 => Value::Boolean(rng.one_in(2)),
@@ -74,7 +75,7 @@ fn random_value(rng: &mut Rng, depth: usize) -> Value {
             let sign: &[u8] = if rng.one_in(2) { b"-" } else { b"" };
             Value::BigNumber([sign, &digits(rng, 30)].concat())
         }
-        8 => Value::Verbatim(rng.bytes(3), text(rng, 60, true)),
+        8 => Value::Verbatim(rng.bytes(3), text(rng, 60, BLOB_BYTES)),
         9 => Value::Array(items(rng, depth, 16)),
         10 => Value::Set(items(rng, depth, 16)),
         11 => Value::Push(items(rng, depth, 16)),

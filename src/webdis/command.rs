@@ -103,7 +103,7 @@ pub fn parse(path: &[u8], max_db: u32) -> Result<Command, CommandError> {
         }
     }
     let args = segments
-        .map(|s| url::percent_decode(s, true).map_err(|_| CommandError::BadEscape))
+        .map(|s| url::percent_decode(s, url::Plus::Space).map_err(|_| CommandError::BadEscape))
         .collect::<Result<Vec<_>, _>>()?;
     if args.first().map_or(true, |name| name.is_empty()) {
         return Err(CommandError::Empty);

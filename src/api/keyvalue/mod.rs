@@ -17,7 +17,8 @@ pub mod key;
 
 use super::{Client, Error, Service, Step};
 use crate::http::response::Response;
-use crate::http::{url, Method, Request, Version};
+use crate::http::url::{self, Plus};
+use crate::http::{Method, Request, Version};
 
 /// Methods served on `/`.
 pub const ROOT_ALLOW: &str = "POST, OPTIONS";
@@ -62,7 +63,7 @@ fn route(req: &Request) -> Result<Step<'_>, Error> {
             Method::Other(_) => Err(Error::MethodNotAllowed(ROOT_ALLOW)),
         };
     }
-    let key = url::percent_decode(raw_key, false)
+    let key = url::percent_decode(raw_key, Plus::Literal)
         .map_err(|e| Error::BadRequest(format!("{e} in the key")))?;
     match head.method {
         Method::Get | Method::Head => Ok(key::get(key)),

@@ -297,7 +297,7 @@ fn render_options(command: Vec<u8>, format: Format, query: Option<&[u8]>) -> Res
         if !matches!(name, b"jsonp" | b"callback" | b"sep" | b"type") {
             continue;
         }
-        let value = url::percent_decode(value, true).map_err(|e| {
+        let value = url::percent_decode(value, url::Plus::Space).map_err(|e| {
             Error::BadRequest(format!("{e} in ?{}=", String::from_utf8_lossy(name)))
         })?;
         match name {
