@@ -11,7 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::{Conn, Error, Pool};
-use crate::config::Config;
+use crate::config::{Config, RedisTarget};
 use crate::log;
 use crate::metrics::{Metrics, RedisErrorKind};
 
@@ -72,6 +72,22 @@ fn classify(e: &Error) -> Failure {
     }
 }
 
+/// The failure as an operator should read it: when nothing listens at Redis's address (the
+/// first thing a newcomer meets), say so and what to do. This text is also what requests get
+/// with their 503 while Redis is down.
+fn explained(e: Error, target: &RedisTarget) -> Error {
+    match &e {
+        Error::Io(io) if io.kind() == io::ErrorKind::ConnectionRefused => {
+            Error::Unavailable(format!(
+                "nothing listens at {}:{} (connection refused): is redis-server running there? \
+                 Start it (e.g. `redis-server --daemonize yes`) or point --redis at it",
+                target.host, target.port
+            ))
+        }
+        _ => e,
+    }
+}
+
 fn run(pool: &Pool, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) {
     let mut backoff = MIN_BACKOFF;
     // When the current outage began and its kind; `None` while Redis accepts connections.
@@ -97,7 +113,11 @@ fn run(pool: &Pool, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) 
             }
             Err(e) => {
                 metrics.redis_error(RedisErrorKind::Connect);
-                let why = e.to_string();
+                let e = explained(e, &cfg.redis);
+                let why = match &e {
+                    Error::Unavailable(why) => why.clone(),
+                    other => other.to_string(),
+                };
                 let failure = classify(&e);
                 match failure {
                     Failure::Full => {
@@ -150,5 +170,20 @@ mod tests {
         assert_eq!(classify(&auth), Failure::Refused);
         let full = Error::Handshake("CLIENT SETNAME: ERR max number of clients reached".into());
         assert_eq!(classify(&full), Failure::Full);
+    }
+
+    #[test]
+    fn a_refused_connection_says_what_to_check() {
+        let target = Config::default().redis;
+        let refused = Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
+        let text = explained(refused, &target).to_string();
+        assert!(
+            text.contains("127.0.0.1:6379") && text.contains("is redis-server running"),
+            "{text}"
+        );
+        assert_eq!(
+            classify(&explained(Error::Closed, &target)),
+            Failure::Unreachable
+        );
     }
 }

@@ -112,7 +112,7 @@ impl Pool {
                 if let Some(why) = &state.down {
                     // Nothing to wait for: fail fast instead of holding the worker.
                     return Err(match why {
-                        Error::NoSuchDatabase(db) => Error::NoSuchDatabase(*db),
+                        Error::NoSuchDatabase(_) | Error::Unavailable(_) => why.clone(),
                         other => Error::Unavailable(other.to_string()),
                     });
                 }
