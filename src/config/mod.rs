@@ -11,6 +11,8 @@ use std::time::Duration;
 use crate::log::Level;
 use crate::webdis;
 
+mod webdis_json;
+
 /// Default number of worker threads (the design report's 9).
 pub const DEFAULT_WORKERS: usize = 9;
 /// Default number of pooled Redis connections (the design report's 40).
@@ -389,7 +391,7 @@ where
                 path: path.clone(),
                 error: e.to_string(),
             })?;
-        webdis::config::apply(&text, &mut cfg, env).map_err(|error| ArgError::WebdisConfig {
+        webdis_json::apply(&text, &mut cfg, env).map_err(|error| ArgError::WebdisConfig {
             path: path.clone(),
             error,
         })?;
