@@ -1,15 +1,16 @@
-//! Webdis's command API (`--api webdis`): `/COMMAND/arg/…[.ext]` over HTTP, its output formats,
-//! its ACL and its configuration file. Everything here is pure; `api::webdis` serves it.
+//! Webdis's command API (`--api webdis`): `/COMMAND/arg/…[.ext]` over HTTP, its output formats
+//! and its ACL. Everything here is pure; `api::webdis` serves it.
 //!
 //! * [`command`]: the path (or a `POST` body) → database, arguments, format.
 //! * [`mod@format`]: a Redis reply → JSON, JSONP, MessagePack, raw RESP or a plain value.
 //! * [`acl`]: which client may run which command.
-//! * [`config`]: webdis's `webdis.json` → the gateway's [`Config`](crate::config::Config).
 //! * [`md5`] (the `ETag`), [`msgpack`] (the `.msg` writer).
+//!
+//! This module knows nothing of the gateway's configuration: the configuration reads webdis's
+//! `webdis.json` into [`Settings`] (and the rest of its options), never the other way round.
 
 pub mod acl;
 pub mod command;
-pub mod config;
 pub mod format;
 pub mod md5;
 pub mod msgpack;

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Lengths: MessagePack cannot state a length above `u32::MAX`. The gateway never writes one, since a Redis
-//! reply is at most [`MAX_REPLY_BYTES`](crate::config::MAX_REPLY_BYTES) long. Should a longer length reach
+//! reply, its RESP framing included, is at most `--max-reply-bytes` long (4 GiB at most). Should a longer length reach
 //! this module anyway, debug builds panic on an assertion and release builds write `u32::MAX`: the output is
 //! then wrong, but nothing panics in production.
 

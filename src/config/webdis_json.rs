@@ -15,14 +15,17 @@
 //! A string value written `"$NAME"` (capitals, digits, `_`) is read from the environment variable
 //! `NAME`, as webdis does. Unknown keys are reported, not fatal. The file is parsed with the
 //! JSON limits of [`crate::json::parse::Limits::DEFAULT`].
+//!
+//! It lives in `config`, not in `webdis`, because it writes a [`Config`]: `config` may use webdis's
+//! data types ([`Rule`], [`crate::webdis::Settings`]), but nothing in `webdis` may use `config`.
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::acl::{Cidr, Rule};
-use crate::config::{Api, Config};
+use super::{Api, Config};
 use crate::json::parse::{parse, Limits};
 use crate::json::value::{Number, Value};
 use crate::log::Level;
+use crate::webdis::acl::{Cidr, Rule};
 
 /// Applies the webdis configuration `text` to `cfg` and selects the webdis API. `env` reads
 /// environment variables for `"$NAME"` values.
@@ -274,7 +277,7 @@ mod tests {
         // threads, pool_size, daemonize, logfile: each reported once.
         assert_eq!(cfg.webdis.notes.len(), 4, "{:?}", cfg.webdis.notes);
         assert!(!cfg.websockets);
-        assert_eq!(cfg.workers, crate::config::DEFAULT_WORKERS);
+        assert_eq!(cfg.workers, super::super::DEFAULT_WORKERS);
     }
 
     #[test]

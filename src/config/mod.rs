@@ -1,0 +1,315 @@
+//! Configuration: every limit and timeout, its documented default, and the command line and
+//! environment that change them.
+//!
+//! Each default below is a named constant. Nothing else in the crate hard-codes a limit: the server,
+//! the codecs and the pool all read them from a [`Config`], which is built once at start-up and
+//! never changed after. The parts:
+//!
+//! * here: [`Config`] and its parts, the defaults, what the command line asks for ([`Command`])
+//!   and why it was refused ([`ArgError`]);
+//! * `options.rs`: THE table of options, one row each (flag, help, how to set and show it). The
+//!   flag lookup, the environment variable names, `--help` and `--print-config` are all made from
+//!   it: a new option is a new row there, a field here and its default;
+//! * `values.rs`: how each kind of value is read and written back (numbers, durations, addresses,
+//!   `redis://` URLs);
+//! * `args.rs`: [`parse_args`], where values come from and which wins (`webdis.json` <
+//!   environment < flags < positional `PORT REDIS_HOST REDIS_PORT`);
+//! * `help.rs`: [`usage`] (`--help`) and [`Config::describe`] (`--print-config`);
+//! * `webdis_json.rs`: webdis's own `webdis.json`, read into a [`Config`].
+//!
+//! This module uses `webdis`'s data types ([`webdis::Settings`], the ACL rules) but nothing in
+//! `webdis` may use this module: the dependency goes one way. It never prints and never exits:
+//! `main` does.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::log::Level;
+use crate::webdis;
+
+mod args;
+mod help;
+mod options;
+mod values;
+mod webdis_json;
+
+pub use args::parse_args;
+pub use help::usage;
+pub use options::env_var;
+
+/// Default number of worker threads (the design report's 9).
+pub const DEFAULT_WORKERS: usize = 9;
+/// Default number of pooled Redis connections (the design report's 40).
+pub const DEFAULT_POOL_SIZE: usize = 40;
+/// Default bound of the task queue. A complete request that finds it full stays parked and
+/// retries on the next pass; after waiting `checkout_timeout` for a slot it gets 503 and is closed.
+pub const DEFAULT_QUEUE_SIZE: usize = 1024;
+/// Default cap on open client connections; the next one gets 503 and is closed.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Longest request line (method, target, version) in bytes; longer → 414.
+pub const MAX_REQUEST_LINE_BYTES: usize = 8 * 1024;
+/// Largest header block (request line, fields, blank line) in bytes; larger → 431.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Most header fields in one request; more → 431.
+pub const MAX_HEADERS: usize = 100;
+/// Largest request body in bytes; larger → 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Most bytes a stream (a subscription, a WebSocket) may hold for a client that does not read;
+/// beyond, the client is disconnected.
+pub const MAX_STREAM_BUFFER_BYTES: usize = 1024 * 1024;
+/// Largest WebSocket message (all its fragments) in bytes; larger → close 1009.
+pub const MAX_WS_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Largest Redis reply in bytes the gateway will buffer; larger → 502.
+pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024 + 64 * 1024;
+/// A request head must be complete within this time of its first byte; else 408.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request body may not pause longer than this; else 408.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A keep-alive connection with no request in progress is closed after this.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A client that takes none of its pending response for this long is closed.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connecting to Redis may take at most this long.
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A Redis reply must arrive within this time; else 504 and the connection is dropped.
+pub const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+/// A worker waits at most this long for a pooled Redis connection; else 503.
+pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A pooled connection idle longer than this gets a PING before it is lent out again.
+pub const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// On `POST /shutdown`, requests in flight get at most this long to finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prefix of the environment variable of every option: `--pool-size` is `REDIS_GATEWAY_POOL_SIZE`.
+pub const ENV_PREFIX: &str = "REDIS_GATEWAY_";
+/// Redis's own port: the default, and the port of an address that names none.
+pub const DEFAULT_REDIS_PORT: u16 = 6379;
+/// What a password is shown as, wherever the configuration is printed or logged.
+const MASK: &str = "***";
+
+/// Which HTTP API the data listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// The seed's key/value API: `GET/PUT/DELETE /KEY`, `POST /` form.
+    KeyValue,
+    /// Webdis's command API: `/COMMAND/arg0/…[.ext]` (see [`crate::webdis`]).
+    Webdis,
+}
+
+impl Api {
+    /// The name `--api` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::KeyValue => "keyvalue",
+            Api::Webdis => "webdis",
+        }
+    }
+}
+
+/// Where Redis is and how to log in to it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisTarget {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// ACL user for `AUTH user password`; `None` means `AUTH password` (or no AUTH).
+    pub user: Option<String>,
+    /// Password; `None` means no AUTH.
+    pub password: Option<String>,
+    /// Database number selected on every new connection.
+    pub db: u32,
+}
+
+impl fmt::Debug for RedisTarget {
+    // Never print the password: Debug output ends up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| MASK))
+            .field("db", &self.db)
+            .finish()
+    }
+}
+
+impl fmt::Display for RedisTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{} db {}", self.host, self.port, self.db)
+    }
+}
+
+/// The whole configuration of one gateway process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address of the HTTP listener.
+    pub listen: SocketAddr,
+    /// The Redis server.
+    pub redis: RedisTarget,
+    /// Worker threads.
+    pub workers: usize,
+    /// Pooled Redis connections kept open by the maintainer.
+    pub pool_size: usize,
+    /// Bound of the task queue.
+    pub queue_size: usize,
+    /// Cap on open client connections.
+    pub max_connections: usize,
+    /// See [`MAX_REQUEST_LINE_BYTES`].
+    pub max_request_line: usize,
+    /// See [`MAX_HEAD_BYTES`].
+    pub max_head_bytes: usize,
+    /// See [`MAX_HEADERS`].
+    pub max_headers: usize,
+    /// See [`MAX_BODY_BYTES`].
+    pub max_body_bytes: usize,
+    /// See [`MAX_REPLY_BYTES`].
+    pub max_reply_bytes: usize,
+    /// See [`HEADER_TIMEOUT`].
+    pub header_timeout: Duration,
+    /// See [`BODY_TIMEOUT`].
+    pub body_timeout: Duration,
+    /// See [`IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
+    /// See [`WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
+    /// See [`REDIS_CONNECT_TIMEOUT`].
+    pub redis_connect_timeout: Duration,
+    /// See [`REDIS_TIMEOUT`].
+    pub redis_timeout: Duration,
+    /// See [`CHECKOUT_TIMEOUT`].
+    pub checkout_timeout: Duration,
+    /// See [`PING_INTERVAL`].
+    pub ping_interval: Duration,
+    /// See [`DRAIN_TIMEOUT`].
+    pub drain_timeout: Duration,
+    /// The most detailed log level written to stderr.
+    pub log_level: Level,
+    /// Where the access log goes: `None` (off), `stderr`, or a file path.
+    pub access_log: Option<String>,
+    /// Address of the admin listener (`/healthz`, `/metrics`, `/shutdown`); `None`: off.
+    pub admin: Option<SocketAddr>,
+    /// The API of the data listener.
+    pub api: Api,
+    /// The `webdis.json` read at start-up, if any (its settings are already applied).
+    pub webdis_config: Option<String>,
+    /// Accept WebSocket upgrades (webdis API only).
+    pub websockets: bool,
+    /// See [`MAX_STREAM_BUFFER_BYTES`].
+    pub max_stream_buffer: usize,
+    /// See [`MAX_WS_MESSAGE_BYTES`].
+    pub max_ws_message: usize,
+    /// What the webdis API needs (ACL, default root, database pools); from `--webdis-config`.
+    pub webdis: webdis::Settings,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            redis: RedisTarget {
+                host: "127.0.0.1".to_string(),
+                port: DEFAULT_REDIS_PORT,
+                user: None,
+                password: None,
+                db: 0,
+            },
+            workers: DEFAULT_WORKERS,
+            pool_size: DEFAULT_POOL_SIZE,
+            queue_size: DEFAULT_QUEUE_SIZE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_request_line: MAX_REQUEST_LINE_BYTES,
+            max_head_bytes: MAX_HEAD_BYTES,
+            max_headers: MAX_HEADERS,
+            max_body_bytes: MAX_BODY_BYTES,
+            max_reply_bytes: MAX_REPLY_BYTES,
+            header_timeout: HEADER_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+            write_timeout: WRITE_TIMEOUT,
+            redis_connect_timeout: REDIS_CONNECT_TIMEOUT,
+            redis_timeout: REDIS_TIMEOUT,
+            checkout_timeout: CHECKOUT_TIMEOUT,
+            ping_interval: PING_INTERVAL,
+            drain_timeout: DRAIN_TIMEOUT,
+            log_level: Level::Info,
+            access_log: None,
+            admin: None,
+            api: Api::KeyValue,
+            webdis_config: None,
+            websockets: false,
+            max_stream_buffer: MAX_STREAM_BUFFER_BYTES,
+            max_ws_message: MAX_WS_MESSAGE_BYTES,
+            webdis: webdis::Settings::default(),
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run the gateway with this configuration.
+    Run(Box<Config>),
+    /// Print the usage text and exit 0.
+    Help,
+    /// Print the version and exit 0.
+    Version,
+    /// Print the effective configuration (secrets masked) and exit 0.
+    PrintConfig(Box<Config>),
+}
+
+/// Why a command line was refused; printed as one line, followed by a pointer to `--help`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgError {
+    /// A flag the gateway does not know.
+    UnknownFlag(String),
+    /// A flag given without its value.
+    MissingValue(&'static str),
+    /// A value that does not parse; names the flag and what is expected.
+    BadValue {
+        /// The flag, e.g. `--workers`.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// What is expected, e.g. "a whole number from 1 to 1024".
+        expected: &'static str,
+    },
+    /// More than three positional arguments.
+    TooManyPositional(String),
+    /// The `--webdis-config` file cannot be read or is not a valid webdis configuration.
+    WebdisConfig {
+        /// The file.
+        path: String,
+        /// What is wrong, with a line and column when it is a JSON error.
+        error: String,
+    },
+    /// An environment variable holds a bad value.
+    BadEnv {
+        /// The variable, e.g. `REDIS_GATEWAY_WORKERS`.
+        var: String,
+        /// What is wrong with its value.
+        error: Box<ArgError>,
+    },
+}
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgError::UnknownFlag(flag) => write!(f, "unknown option '{flag}'"),
+            ArgError::MissingValue(flag) => write!(f, "option '{flag}' needs a value"),
+            ArgError::BadValue {
+                flag,
+                value,
+                expected,
+            } => write!(f, "bad value '{value}' for '{flag}': expected {expected}"),
+            ArgError::BadEnv { var, error } => write!(f, "environment variable {var}: {error}"),
+            ArgError::WebdisConfig { path, error } => write!(f, "webdis config {path}: {error}"),
+            ArgError::TooManyPositional(arg) => write!(
+                f,
+                "unexpected argument '{arg}': at most PORT REDIS_HOST REDIS_PORT"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ArgError {}

@@ -1,0 +1,529 @@
+//! THE list of options: one row per option that takes a value, in one table, [`OPTIONS`].
+//!
+//! Everything that names an option is made from this table: the flag lookup and the environment
+//! variables of [`parse_args`](super::parse_args), the option columns of `--help` and the lines of
+//! `--print-config` (both in `help.rs`). Adding an option is adding one row here (and its field to
+//! [`Config`], with its default). Three things are not rows, because they take no value and set
+//! nothing: `--help`, `--version` and `--print-config`; `parse_args` knows them by name.
+//!
+//! The rows are in the order `parse_args` reads the environment and `--print-config` prints; each
+//! section of `--help` lists its rows in this order too. Order matters in one place: a `redis://`
+//! URL in `REDIS_GATEWAY_REDIS` is read before `REDIS_GATEWAY_REDIS_USER`/`_PASSWORD`, which win.
+//!
+//! Must never: hold state or read the environment itself (that is `args.rs`), or print.
+
+use super::values::{
+    api, count, duration, duration_text, listen_addr, log_level, optional, redis_address_text,
+    redis_target, switch, switch_text, whole, Expected, MAX_DATABASE,
+};
+use super::{Api, Config, ENV_PREFIX, MASK};
+
+/// One option that takes a value: `--flag ARG`, or `REDIS_GATEWAY_<FLAG>` in the environment.
+pub struct Opt {
+    /// The flag, e.g. `--pool-size`; its environment variable is made from it by [`env_var`].
+    pub flag: &'static str,
+    /// What the value is, as `--help` names it, e.g. `N`, `T`, `ADDR:PORT`.
+    pub arg: &'static str,
+    /// The help text: one line, or several separated by `\n`.
+    pub help: &'static str,
+    /// The `--help` section the option is listed in.
+    pub section: Section,
+    /// What `--help` shows in brackets as the default.
+    pub default: Shown,
+    /// Reads the value into the configuration, or says what it expected instead.
+    pub set: fn(&mut Config, &str) -> Result<(), Expected>,
+    /// The value in the configuration as `set` reads it (a password masked): for `--print-config`
+    /// and, of `Config::default()`, for `--help`.
+    pub show: fn(&Config) -> String,
+}
+
+/// A group of options in `--help`, listed in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Where to listen, where Redis is, and how many threads and connections.
+    General,
+    /// Sizes and counts of a request and a reply.
+    Limits,
+    /// Every timeout.
+    Timeouts,
+    /// Logs and the admin listener.
+    Operations,
+    /// What only the webdis API uses.
+    Webdis,
+}
+
+impl Section {
+    /// Every section, in the order `--help` lists them.
+    pub const ALL: [Section; 5] = [
+        Section::General,
+        Section::Limits,
+        Section::Timeouts,
+        Section::Operations,
+        Section::Webdis,
+    ];
+
+    /// The line `--help` writes above the section's options.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Section::General => "OPTIONS (every option takes '--name value' or '--name=value'):",
+            Section::Limits => "  Limits (bytes or counts):",
+            Section::Timeouts => "  Timeouts (10s, 500ms, 2m, or a number of seconds):",
+            Section::Operations => "  Operations:",
+            Section::Webdis => "  Webdis API (a drop-in for webdis):",
+        }
+    }
+}
+
+/// What `--help` shows in brackets after an option's help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// What `show` gives for `Config::default()`, e.g. `[40]`; nothing when that is empty.
+    Value,
+    /// This text, for a default that `show` gives as empty, e.g. `[off]`.
+    Stated(&'static str),
+}
+
+/// Stores a value read by one of the `values` readers in a field of the configuration.
+fn put<T>(field: &mut T, value: Result<T, Expected>) -> Result<(), Expected> {
+    *field = value?;
+    Ok(())
+}
+
+/// Every option that takes a value.
+pub static OPTIONS: &[Opt] = &[
+    // ----- General -----
+    Opt {
+        flag: "--listen",
+        arg: "ADDR:PORT",
+        help: "HTTP listen address",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.listen, listen_addr(v)),
+        show: |cfg| cfg.listen.to_string(),
+    },
+    Opt {
+        flag: "--redis",
+        arg: "HOST:PORT|URL",
+        help: "Redis address, or redis://[[user]:password@]host[:port][/db]",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| redis_target(&mut cfg.redis, v),
+        // Host and port only: the user, password and database have rows of their own.
+        show: |cfg| redis_address_text(&cfg.redis),
+    },
+    Opt {
+        flag: "--redis-user",
+        arg: "NAME",
+        help: "ACL user for AUTH (needs a password)",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| {
+            cfg.redis.user = optional(v);
+            Ok(())
+        },
+        show: |cfg| cfg.redis.user.clone().unwrap_or_default(),
+    },
+    Opt {
+        flag: "--redis-password",
+        arg: "PASS",
+        help: "Redis password; better: the REDIS_PASSWORD environment\n\
+               variable, which does not show in the process list",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| {
+            cfg.redis.password = optional(v);
+            Ok(())
+        },
+        show: |cfg| match cfg.redis.password {
+            Some(_) => MASK.to_string(),
+            None => String::new(),
+        },
+    },
+    Opt {
+        flag: "--db",
+        arg: "N",
+        help: "Redis database number",
+        section: Section::General,
+        default: Shown::Value,
+        // `parse_args` makes it win over a database in a `redis://` URL, whatever their order.
+        set: |cfg, v| put(&mut cfg.redis.db, whole(v, 0, MAX_DATABASE)),
+        show: |cfg| cfg.redis.db.to_string(),
+    },
+    Opt {
+        flag: "--workers",
+        arg: "N",
+        help: "worker threads",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.workers, count(v, 1024)),
+        show: |cfg| cfg.workers.to_string(),
+    },
+    Opt {
+        flag: "--pool-size",
+        arg: "N",
+        help: "pooled Redis connections",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.pool_size, count(v, 10_000)),
+        show: |cfg| cfg.pool_size.to_string(),
+    },
+    Opt {
+        flag: "--queue-size",
+        arg: "N",
+        help: "task queue bound; full for 1s: 503",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.queue_size, count(v, 1 << 20)),
+        show: |cfg| cfg.queue_size.to_string(),
+    },
+    Opt {
+        flag: "--max-connections",
+        arg: "N",
+        help: "open client connections; beyond: 503",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_connections, count(v, 1 << 20)),
+        show: |cfg| cfg.max_connections.to_string(),
+    },
+    // ----- Limits -----
+    Opt {
+        flag: "--max-request-line",
+        arg: "N",
+        help: "request line; longer: 414",
+        section: Section::Limits,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_request_line, count(v, 1 << 20)),
+        show: |cfg| cfg.max_request_line.to_string(),
+    },
+    Opt {
+        flag: "--max-head-bytes",
+        arg: "N",
+        help: "header block; larger: 431",
+        section: Section::Limits,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_head_bytes, count(v, 1 << 24)),
+        show: |cfg| cfg.max_head_bytes.to_string(),
+    },
+    Opt {
+        flag: "--max-headers",
+        arg: "N",
+        help: "header fields; more: 431",
+        section: Section::Limits,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_headers, count(v, 10_000)),
+        show: |cfg| cfg.max_headers.to_string(),
+    },
+    Opt {
+        flag: "--max-body-bytes",
+        arg: "N",
+        help: "request body; larger: 413",
+        section: Section::Limits,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_body_bytes, count(v, 1 << 32)),
+        show: |cfg| cfg.max_body_bytes.to_string(),
+    },
+    Opt {
+        flag: "--max-reply-bytes",
+        arg: "N",
+        help: "Redis reply; larger: 502",
+        section: Section::Limits,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_reply_bytes, count(v, 1 << 32)),
+        show: |cfg| cfg.max_reply_bytes.to_string(),
+    },
+    // ----- Timeouts -----
+    Opt {
+        flag: "--header-timeout",
+        arg: "T",
+        help: "request head must arrive within; 408",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.header_timeout, duration(v)),
+        show: |cfg| duration_text(cfg.header_timeout),
+    },
+    Opt {
+        flag: "--body-timeout",
+        arg: "T",
+        help: "longest pause inside a body; 408",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.body_timeout, duration(v)),
+        show: |cfg| duration_text(cfg.body_timeout),
+    },
+    Opt {
+        flag: "--idle-timeout",
+        arg: "T",
+        help: "keep-alive connection idle; closed",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.idle_timeout, duration(v)),
+        show: |cfg| duration_text(cfg.idle_timeout),
+    },
+    Opt {
+        flag: "--write-timeout",
+        arg: "T",
+        help: "client reads none of its response; closed",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.write_timeout, duration(v)),
+        show: |cfg| duration_text(cfg.write_timeout),
+    },
+    Opt {
+        flag: "--redis-connect-timeout",
+        arg: "T",
+        help: "connecting to Redis",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.redis_connect_timeout, duration(v)),
+        show: |cfg| duration_text(cfg.redis_connect_timeout),
+    },
+    Opt {
+        flag: "--redis-timeout",
+        arg: "T",
+        help: "waiting for a Redis reply; 504",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.redis_timeout, duration(v)),
+        show: |cfg| duration_text(cfg.redis_timeout),
+    },
+    Opt {
+        flag: "--checkout-timeout",
+        arg: "T",
+        help: "waiting for a free Redis connection; 503",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.checkout_timeout, duration(v)),
+        show: |cfg| duration_text(cfg.checkout_timeout),
+    },
+    Opt {
+        flag: "--ping-interval",
+        arg: "T",
+        help: "PING a pooled connection idle longer",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.ping_interval, duration(v)),
+        show: |cfg| duration_text(cfg.ping_interval),
+    },
+    Opt {
+        flag: "--drain-timeout",
+        arg: "T",
+        help: "POST /shutdown: in-flight requests get",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.drain_timeout, duration(v)),
+        show: |cfg| duration_text(cfg.drain_timeout),
+    },
+    // ----- Operations -----
+    Opt {
+        flag: "--log-level",
+        arg: "LEVEL",
+        help: "error, warn, info or debug",
+        section: Section::Operations,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.log_level, log_level(v)),
+        show: |cfg| cfg.log_level.name().to_string(),
+    },
+    Opt {
+        flag: "--access-log",
+        arg: "stderr|PATH",
+        help: "one line per request (Common Log Format + µs)",
+        section: Section::Operations,
+        default: Shown::Stated("off"),
+        set: |cfg, v| {
+            cfg.access_log = optional(v);
+            Ok(())
+        },
+        show: |cfg| cfg.access_log.clone().unwrap_or_default(),
+    },
+    Opt {
+        flag: "--admin",
+        arg: "ADDR:PORT",
+        help: "admin listener: /healthz /metrics /shutdown",
+        section: Section::Operations,
+        default: Shown::Stated("off"),
+        set: |cfg, v| {
+            cfg.admin = match v {
+                "" => None,
+                _ => Some(listen_addr(v)?),
+            };
+            Ok(())
+        },
+        show: |cfg| cfg.admin.map(|a| a.to_string()).unwrap_or_default(),
+    },
+    // ----- Webdis API -----
+    Opt {
+        flag: "--api",
+        arg: "keyvalue|webdis",
+        help: "the API of the HTTP listener",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.api, api(v)),
+        show: |cfg| cfg.api.name().to_string(),
+    },
+    Opt {
+        flag: "--webdis-config",
+        arg: "FILE",
+        help: "read webdis's webdis.json; implies --api webdis\n\
+               (the environment and flags win over the file)",
+        section: Section::Webdis,
+        default: Shown::Value,
+        // `parse_args` reads the file before everything else, so that the rest can override what
+        // it says; here, giving one only selects the webdis API. When `--print-config` lines are
+        // read back, the file still comes first and its ACL and default_root (which no option
+        // holds) still apply.
+        set: |cfg, v| {
+            if !v.is_empty() {
+                cfg.api = Api::Webdis;
+            }
+            Ok(())
+        },
+        show: |cfg| cfg.webdis_config.clone().unwrap_or_default(),
+    },
+    Opt {
+        flag: "--max-db",
+        arg: "N",
+        help: "highest database a /DB/... prefix names",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.webdis.max_db, whole(v, 0, MAX_DATABASE)),
+        show: |cfg| cfg.webdis.max_db.to_string(),
+    },
+    Opt {
+        flag: "--db-pool-size",
+        arg: "N",
+        help: "connections per other database in use",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.webdis.db_pool_size, count(v, 64)),
+        show: |cfg| cfg.webdis.db_pool_size.to_string(),
+    },
+    Opt {
+        flag: "--websockets",
+        arg: "on|off",
+        help: "WebSocket endpoints /.json and /.raw",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.websockets, switch(v)),
+        show: |cfg| switch_text(cfg.websockets),
+    },
+    Opt {
+        flag: "--max-stream-buffer",
+        arg: "N",
+        help: "bytes a stream may hold for a client that\n\
+               does not read; beyond: disconnected",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_stream_buffer, count(v, 1 << 30)),
+        show: |cfg| cfg.max_stream_buffer.to_string(),
+    },
+    Opt {
+        flag: "--max-ws-message",
+        arg: "N",
+        help: "WebSocket message; larger: close 1009",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_ws_message, count(v, 1 << 30)),
+        show: |cfg| cfg.max_ws_message.to_string(),
+    },
+];
+
+/// The option whose flag is `flag`, e.g. `--pool-size`.
+pub fn find(flag: &str) -> Option<&'static Opt> {
+    OPTIONS.iter().find(|opt| opt.flag == flag)
+}
+
+/// The environment variable of a flag: `--pool-size` → `REDIS_GATEWAY_POOL_SIZE`.
+pub fn env_var(flag: &str) -> String {
+    let name = flag
+        .trim_start_matches('-')
+        .replace('-', "_")
+        .to_ascii_uppercase();
+    format!("{ENV_PREFIX}{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_has_an_environment_variable() {
+        assert_eq!(env_var("--pool-size"), "REDIS_GATEWAY_POOL_SIZE");
+        assert_eq!(env_var("--listen"), "REDIS_GATEWAY_LISTEN");
+        assert_eq!(env_var("--max-body-bytes"), "REDIS_GATEWAY_MAX_BODY_BYTES");
+    }
+
+    #[test]
+    fn flags_are_well_formed_and_each_is_one_row() {
+        for (i, opt) in OPTIONS.iter().enumerate() {
+            let name = opt.flag.strip_prefix("--").unwrap_or("");
+            assert!(
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{}",
+                opt.flag
+            );
+            assert!(!opt.arg.is_empty(), "{} names no value", opt.flag);
+            assert!(
+                OPTIONS[i + 1..].iter().all(|o| o.flag != opt.flag),
+                "{} has two rows",
+                opt.flag
+            );
+            assert!(find(opt.flag).is_some_and(|o| std::ptr::eq(o, opt)));
+        }
+        // The three flags that take no value are not rows: `parse_args` knows them by name.
+        for flag in ["--help", "--version", "--print-config"] {
+            assert!(find(flag).is_none(), "{flag}");
+        }
+    }
+
+    #[test]
+    fn every_default_reads_back_as_itself() {
+        let defaults = Config::default();
+        for opt in OPTIONS {
+            let mut cfg = Config::default();
+            let shown = (opt.show)(&defaults);
+            assert_eq!(
+                (opt.set)(&mut cfg, &shown),
+                Ok(()),
+                "{} {shown:?}",
+                opt.flag
+            );
+            assert_eq!(cfg, defaults, "{} {shown:?}", opt.flag);
+        }
+    }
+
+    #[test]
+    fn a_changed_value_shows_as_it_was_given() {
+        let cases: &[(&str, &str)] = &[
+            ("--listen", "0.0.0.0:7379"),
+            ("--redis", "[::1]:7000"),
+            ("--redis-user", "bob"),
+            ("--db", "3"),
+            ("--workers", "2"),
+            ("--idle-timeout", "1500ms"),
+            ("--log-level", "debug"),
+            ("--access-log", "stderr"),
+            ("--admin", "127.0.0.1:9090"),
+            ("--api", "webdis"),
+            ("--max-db", "0"),
+            ("--websockets", "on"),
+            ("--max-ws-message", "1"),
+        ];
+        for (flag, value) in cases {
+            let opt = find(flag).unwrap();
+            let mut cfg = Config::default();
+            (opt.set)(&mut cfg, value).unwrap();
+            assert_eq!((opt.show)(&cfg), *value, "{flag}");
+        }
+        let password = find("--redis-password").unwrap();
+        let mut cfg = Config::default();
+        (password.set)(&mut cfg, "hunter2").unwrap();
+        assert_eq!((password.show)(&cfg), MASK);
+    }
+
+    #[test]
+    fn every_section_has_options() {
+        for section in Section::ALL {
+            assert!(OPTIONS.iter().any(|o| o.section == section), "{section:?}");
+        }
+    }
+}
