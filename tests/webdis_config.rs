@@ -8,7 +8,6 @@ mod support;
 use std::fs;
 use std::net::TcpStream;
 use std::time::Duration;
-use support::gateway::run;
 use support::*;
 
 /// `Authorization` for `user:password`, the credentials of webdis's example ACL.
@@ -332,7 +331,7 @@ fn bad_files_stop_the_gateway_with_exit_code_2() {
         let path = dir.path().join(name);
         fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         let path = path.to_string_lossy().into_owned();
-        let outcome = run(&["--webdis-config", &path], Duration::from_secs(10));
+        let outcome = run(&["--webdis-config", &path], &[], Duration::from_secs(10));
         assert_eq!(outcome.code(), Some(2), "{name}: exit code 2:\n{outcome:?}");
         assert!(
             outcome.stderr.contains(&path),
@@ -351,7 +350,7 @@ fn bad_files_stop_the_gateway_with_exit_code_2() {
     }
     let missing = dir.path().join("missing.json");
     let missing = missing.to_string_lossy().into_owned();
-    let outcome = run(&["--webdis-config", &missing], Duration::from_secs(10));
+    let outcome = run(&["--webdis-config", &missing], &[], Duration::from_secs(10));
     assert_eq!(outcome.code(), Some(2), "a missing file:\n{outcome:?}");
     assert!(outcome.stderr.contains(&missing), "{outcome:?}");
 }
@@ -362,6 +361,7 @@ fn print_config_names_the_webdis_file() {
     let path = write_config(&dir, r#"{"acl": [{"disabled": ["FLUSHALL"]}]}"#);
     let outcome = run(
         &["--webdis-config", &path, "--print-config"],
+        &[],
         Duration::from_secs(10),
     );
     assert_eq!(outcome.code(), Some(0), "{}", outcome.stderr);

@@ -12,7 +12,10 @@ pub mod http;
 pub mod redis;
 pub mod rng;
 
-pub use gateway::{admin_addr, usage, wait_ready_at, wait_webdis_ready, Gateway, Usage, PING_JSON};
+pub use gateway::{
+    admin_addr, run, usage, wait_ready_at, wait_webdis_ready, Env, Gateway, Run, Usage,
+    CONNECT_FAILURES, EXIT_TIMEOUT, PING_JSON,
+};
 pub use http::{
     connect, expect_common_headers, expect_continue, expect_status, expect_text_error,
     format_request, is_closed, read_head_response, read_response, request, request_on, send,
