@@ -91,7 +91,7 @@ fn the_fixture_file_configures_the_gateway() {
         "--listen wins over http_host"
     );
     assert_ne!(addr.port(), 7379, "--listen wins over http_port");
-    wait_webdis_ready(addr);
+    gateway.wait_ready();
     let log = gateway.log();
     assert!(
         log.contains("(webdis API)"),
@@ -144,7 +144,6 @@ fn the_fixture_file_configures_the_gateway() {
 
 #[test]
 fn acl_rules_match_by_subnet_and_basic_auth_and_later_rules_win() {
-    let redis = RedisServer::start();
     let dir = TempDir::new("webdis-acl");
     // redis_port 1 is overridden by the --redis flag that Gateway::start passes.
     let path = write_config(
@@ -162,8 +161,7 @@ fn acl_rules_match_by_subnet_and_basic_auth_and_later_rules_win() {
             ]
         }"#,
     );
-    let gateway = Gateway::start(&redis, &["--webdis-config", &path, "--pool-size", "4"]);
-    wait_webdis_ready(gateway.addr());
+    let (redis, gateway) = Gateway::with_redis(&["--webdis-config", &path, "--pool-size", "4"]);
     let mut stream = connect(gateway.addr());
 
     // "*" disabled everything; a later rule enabled GET.
@@ -214,7 +212,6 @@ fn acl_rules_match_by_subnet_and_basic_auth_and_later_rules_win() {
 /// follows its own documented rule. See the report.)
 #[test]
 fn within_one_rule_disabled_wins_as_in_webdis() {
-    let redis = RedisServer::start();
     let dir = TempDir::new("webdis-acl-rule");
     let path = write_config(
         &dir,
@@ -226,8 +223,7 @@ fn within_one_rule_disabled_wins_as_in_webdis() {
             ]
         }"#,
     );
-    let gateway = Gateway::start(&redis, &["--webdis-config", &path, "--pool-size", "4"]);
-    wait_webdis_ready(gateway.addr());
+    let (_redis, gateway) = Gateway::with_redis(&["--webdis-config", &path, "--pool-size", "4"]);
     let mut stream = connect(gateway.addr());
     // webdis 0.1.9 refuses all three: a rule's `disabled` list wins over its `enabled` list.
     let response = request_on(&mut stream, "GET", "/GET/k", &[], b"");
@@ -267,7 +263,7 @@ fn redis_auth_database_and_request_size_come_from_the_file() {
         &[],
     );
     let addr = gateway.addr();
-    wait_webdis_ready(addr);
+    gateway.wait_ready();
 
     // Authenticated (REDIS_PASSWORD is removed from the environment: the password is the file's), and
     // keys land in database 3.
