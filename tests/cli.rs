@@ -142,9 +142,7 @@ fn redis_url_selects_the_database() {
 
 #[test]
 fn db_flag_selects_the_database() {
-    let redis = RedisServer::start();
-    let gateway = Gateway::start(&redis, &["--db=5"]);
-    gateway.wait_ready();
+    let (redis, gateway) = Gateway::with_redis(&["--db=5"]);
     expect_status(&request(gateway.addr(), "PUT", "/in-five", &[], b"5"), 204);
     let replies = redis.cmds(&[&[b"SELECT", b"5"], &[b"EXISTS", b"in-five"]]);
     assert_eq!(replies[1].integer(), 1, "key not in db 5");

@@ -35,17 +35,6 @@ fn expect_retry_after(response: &Response) {
     );
 }
 
-fn wait_for_pool(redis: &RedisServer, size: usize) {
-    if let Err(seen) = redis.wait_gateway_pool(size, START_TIMEOUT) {
-        panic!("CLIENT LIST shows {seen} connections named redis-gateway, want {size}");
-    }
-    assert_eq!(
-        redis.clients_named("redis-gateway"),
-        size,
-        "more Redis connections than the pool size"
-    );
-}
-
 // ----- the guard itself -----
 
 #[test]
@@ -187,15 +176,13 @@ fn redis_down_at_start_up_gives_503_then_serves_once_it_comes_up() {
     let get = request(gateway.addr(), "GET", "/k", &[], b"");
     expect_status(&get, 200);
     assert_eq!(get.body, b"v");
-    wait_for_pool(&redis, POOL_SIZE);
+    gateway.expect_pool(&redis, POOL_SIZE);
 }
 
 #[test]
 fn redis_killed_while_serving_gives_fast_5xx_and_recovers_after_restart() {
-    let mut redis = RedisServer::start();
-    let gateway = Gateway::start(&redis, &[]);
-    gateway.wait_ready();
-    wait_for_pool(&redis, POOL_SIZE);
+    let (mut redis, gateway) = Gateway::with_redis(&[]);
+    gateway.expect_pool(&redis, POOL_SIZE);
     let value = b"the one true value".to_vec();
     expect_status(&request(gateway.addr(), "PUT", "/k", &[], &value), 204);
 
@@ -265,7 +252,7 @@ fn redis_killed_while_serving_gives_fast_5xx_and_recovers_after_restart() {
     let get = request(gateway.addr(), "GET", "/k", &[], b"");
     expect_status(&get, 200);
     assert_eq!(get.body, value);
-    wait_for_pool(&redis, POOL_SIZE);
+    gateway.expect_pool(&redis, POOL_SIZE);
 
     stop.store(true, Ordering::Relaxed);
     let mut statuses = Vec::new();
@@ -287,9 +274,7 @@ fn redis_killed_while_serving_gives_fast_5xx_and_recovers_after_restart() {
 
 #[test]
 fn redis_stopped_gives_504_then_heals_without_stale_replies() {
-    let redis = RedisServer::start();
-    let gateway = Gateway::start(&redis, &["--redis-timeout", "1s"]);
-    gateway.wait_ready();
+    let (redis, gateway) = Gateway::with_redis(&["--redis-timeout", "1s"]);
     expect_status(&request(gateway.addr(), "PUT", "/k", &[], b"v"), 204);
 
     redis.stop_signal("STOP");
@@ -331,20 +316,15 @@ fn redis_stopped_gives_504_then_heals_without_stale_replies() {
 
 #[test]
 fn exhausted_pool_gives_503_with_retry_after() {
-    let redis = RedisServer::start();
-    let gateway = Gateway::start(
-        &redis,
-        &[
-            "--pool-size",
-            "1",
-            "--redis-timeout",
-            "3s",
-            "--checkout-timeout",
-            "500ms",
-        ],
-    );
-    gateway.wait_ready();
-    wait_for_pool(&redis, 1);
+    let (redis, gateway) = Gateway::with_redis(&[
+        "--pool-size",
+        "1",
+        "--redis-timeout",
+        "3s",
+        "--checkout-timeout",
+        "500ms",
+    ]);
+    gateway.expect_pool(&redis, 1);
     redis.stop_signal("STOP");
     // Two requests: the first checks out the one connection and waits for Redis (504 after 3 s); the
     // second, sent while the first is in flight, cannot check out (503 after 500 ms). The second is
