@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::redis::{FakeRedis, RespConn};
+use support::redis::RespConn;
 use support::*;
 
 /// How long a failing request may take when Redis is down or stalled (`--redis-timeout 1s`, checkout 1 s).
@@ -363,23 +363,23 @@ fn exhausted_pool_gives_503_with_retry_after() {
 /// A fake Redis: `PING` → `+PONG`, `GET`/`SET` of a key → the reply listed for that key, `$-1`/`+OK` for
 /// other keys, `HELLO` → unknown command (like an old server), anything else → `+OK`.
 fn fake_redis(replies: &'static [(&'static str, &'static [u8])]) -> FakeRedis {
-    FakeRedis::start(Arc::new(move |args: &[Vec<u8>]| {
+    FakeRedis::start(move |args: &[Vec<u8>]| {
         let command = args
             .first()
             .map(|c| c.to_ascii_uppercase())
             .unwrap_or_default();
         let key = args.get(1).cloned().unwrap_or_default();
         match command.as_slice() {
-            b"PING" => b"+PONG\r\n".to_vec(),
-            b"HELLO" => b"-ERR unknown command 'HELLO'\r\n".to_vec(),
+            b"PING" => Act::reply(b"+PONG\r\n"),
+            b"HELLO" => Act::reply(b"-ERR unknown command 'HELLO'\r\n"),
             b"GET" | b"SET" => match replies.iter().find(|(k, _)| k.as_bytes() == key) {
-                Some((_, reply)) => reply.to_vec(),
-                None if command == b"GET" => b"$-1\r\n".to_vec(),
-                None => b"+OK\r\n".to_vec(),
+                Some((_, reply)) => Act::reply(reply),
+                None if command == b"GET" => Act::reply(b"$-1\r\n"),
+                None => Act::reply(b"+OK\r\n"),
             },
-            _ => b"+OK\r\n".to_vec(),
+            _ => Act::reply(b"+OK\r\n"),
         }
-    }))
+    })
 }
 
 #[test]
