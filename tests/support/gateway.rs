@@ -256,6 +256,23 @@ impl Gateway {
         self.process.wait_exit(timeout)
     }
 
+    /// Asks for a shutdown (`POST /shutdown` on the admin listener) and waits for the process to exit:
+    /// after that its log is complete, so what is not in it was never written.
+    ///
+    /// # Panics
+    /// When the shutdown is refused or the process still runs after 10 s.
+    #[track_caller]
+    pub fn shut_down(&mut self) {
+        let response = request(self.admin(), "POST", "/shutdown", &[], b"");
+        expect_status(&response, 202);
+        let status = self.wait_exit(START_TIMEOUT);
+        assert!(
+            status.is_some(),
+            "the gateway still runs {START_TIMEOUT:?} after POST /shutdown; log:\n{}",
+            self.log()
+        );
+    }
+
     /// Polls a request that needs a Redis round trip until it is answered as it should be: with the
     /// key/value API `GET /__probe__` → 404, with the webdis API `GET /PING` → [`PING_JSON`].
     ///
@@ -521,21 +538,4 @@ fn wait_answered(addr: SocketAddr, path: &str, expected: &str, ok: impl Fn(&Resp
         ready,
         "gateway at {addr} never answered GET {path} with {expected} within {START_TIMEOUT:?}; last: {last}"
     );
-}
-
-// ----- kept until every file uses the API above -----
-
-/// The pause used by tests that must show something does *not* happen for a while.
-pub const QUIET_PERIOD: Duration = Duration::from_millis(300);
-
-/// Polls `GET /__probe__` on `addr` until it returns 404.
-pub fn wait_ready_at(addr: SocketAddr) {
-    wait_answered(addr, "/__probe__", "404", |r| r.status == 404);
-}
-
-/// Polls `GET /PING` on `addr` until it is answered [`PING_JSON`].
-pub fn wait_webdis_ready(addr: SocketAddr) {
-    wait_answered(addr, "/PING", "{\"PING\":[true,\"PONG\"]}", |r| {
-        r.status == 200 && r.body == PING_JSON
-    });
 }

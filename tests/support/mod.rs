@@ -16,8 +16,7 @@ pub mod rng;
 
 pub use fake_redis::{Act, FakeRedis};
 pub use gateway::{
-    admin_addr, run, usage, wait_ready_at, wait_webdis_ready, Env, Gateway, Run, Usage,
-    CONNECT_FAILURES, EXIT_TIMEOUT, PING_JSON,
+    admin_addr, run, usage, Env, Gateway, Run, Usage, CONNECT_FAILURES, EXIT_TIMEOUT, PING_JSON,
 };
 pub use http::{
     connect, expect_common_headers, expect_continue, expect_status, expect_text_error,

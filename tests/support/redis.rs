@@ -363,6 +363,25 @@ impl RedisServer {
         list.lines().filter(|l| l.contains(&wanted)).count()
     }
 
+    /// Bytes that arrived on established connections to this server and were not read yet (`rx_queue` in
+    /// `/proc/net/tcp`): what a client sent to a server stopped with `SIGSTOP`.
+    pub fn unread_bytes(&self) -> u64 {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local_port = fields.get(1)?.split(':').nth(1)?;
+                let established = *fields.get(3)? == "01";
+                let rx_queue = fields.get(4)?.split(':').nth(1)?;
+                (u16::from_str_radix(local_port, 16).ok()? == self.port && established)
+                    .then(|| u64::from_str_radix(rx_queue, 16).ok())
+                    .flatten()
+            })
+            .sum()
+    }
+
     /// Kills the child with SIGKILL and waits for it. Does nothing when it is not running.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
