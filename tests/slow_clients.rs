@@ -51,6 +51,15 @@ fn spawn_small<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thr
         .expect("spawn a driver thread")
 }
 
+/// A gateway with the short timeouts and `extra`, the 8 KiB value `/v8k` that the normal client reads,
+/// and the baseline of the survival checks.
+fn target(extra: &[&str]) -> (RedisServer, Gateway, Usage) {
+    let (redis, gateway) = Gateway::with_redis(&[FLAGS, extra].concat());
+    put_value(gateway.addr(), "/v8k", 8 * 1024);
+    let baseline = gateway.steady_usage();
+    (redis, gateway, baseline)
+}
+
 /// Stores `len` bytes under `path` (PUT must answer 204).
 fn put_value(addr: SocketAddr, path: &str, len: usize) {
     let value: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
@@ -146,6 +155,17 @@ fn pump(peers: &mut [Peer], scratch: &mut [u8]) -> bool {
         }
     }
     progress
+}
+
+/// Pumps every open peer until `deadline`, or until `more` says the attack is over; `more` also sends
+/// what is due. Pauses 2 ms after a pass in which nothing arrived.
+fn drive(peers: &mut [Peer], deadline: Instant, mut more: impl FnMut(&mut [Peer]) -> bool) {
+    let mut scratch = vec![0u8; 64 * 1024];
+    while Instant::now() < deadline && more(peers) {
+        if !pump(peers, &mut scratch) {
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 /// A nonblocking write of all of `bytes` (small writes only); false when the socket refused it.
@@ -257,6 +277,18 @@ fn normal_client(addr: SocketAddr, path: &str, len: usize, n: usize, spacing: Du
     latency
 }
 
+/// Runs `attack` on a driver thread while the normal client makes 50 GETs of `/v8k`, one every
+/// `spacing`; returns what the attack returned and what the normal client saw.
+fn during<T: Send + 'static>(
+    addr: SocketAddr,
+    spacing: Duration,
+    attack: impl FnOnce() -> T + Send + 'static,
+) -> (T, Latency) {
+    let driver = spawn_small(attack);
+    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, spacing);
+    (driver.join().expect("driver thread"), latency)
+}
+
 #[derive(Debug, Default)]
 struct Latency {
     samples: Vec<Duration>,
@@ -323,22 +355,19 @@ fn describe_spread(label: &str, mut values: Vec<Duration>) -> String {
 
 #[test]
 fn trickled_heads_get_408_after_the_header_timeout() {
-    let (_redis, mut gateway) = Gateway::with_redis(FLAGS);
+    let (_redis, mut gateway, baseline) = target(&[]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.steady_usage();
 
     // A head that never ends, one byte every 200 ms on each of 200 connections.
     let mut script = b"GET /v8k HTTP/1.1\r\nHost: x\r\nX-Slow: ".to_vec();
     script.extend(std::iter::repeat_n(b'a', 200));
     let mut peers = open_peers(addr, 200);
     let started = Instant::now();
-    let driver = spawn_small(move || {
-        let mut scratch = vec![0u8; 64 * 1024];
+    let (peers, latency) = during(addr, Duration::from_millis(25), move || {
         let deadline = started + HEADER_TIMEOUT + Duration::from_secs(5);
         let mut sent = 0;
         let mut next_byte = started;
-        while Instant::now() < deadline && peers.iter().any(Peer::is_open) {
+        drive(&mut peers, deadline, |peers| {
             if Instant::now() >= next_byte && sent < script.len() {
                 for peer in peers
                     .iter_mut()
@@ -349,14 +378,10 @@ fn trickled_heads_get_408_after_the_header_timeout() {
                 sent += 1;
                 next_byte += Duration::from_millis(200);
             }
-            if !pump(&mut peers, &mut scratch) {
-                thread::sleep(Duration::from_millis(2));
-            }
-        }
+            peers.iter().any(Peer::is_open)
+        });
         peers
     });
-    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(25));
-    let peers = driver.join().expect("driver thread");
 
     latency.expect_fast("200 trickled heads");
     expect_cut_with_408(&peers, started, HEADER_TIMEOUT, "trickled heads");
@@ -395,10 +420,8 @@ fn expect_cut_with_408(peers: &[Peer], started: Instant, timeout: Duration, what
 
 #[test]
 fn bodies_that_pause_longer_than_the_body_timeout_get_408() {
-    let (_redis, mut gateway) = Gateway::with_redis(FLAGS);
+    let (_redis, mut gateway, baseline) = target(&[]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.steady_usage();
 
     // The head and 1000 of the 100000 body bytes, then a pause longer than the body timeout.
     let mut start = b"PUT /paused HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
@@ -408,18 +431,13 @@ fn bodies_that_pause_longer_than_the_body_timeout_get_408() {
         assert!(send_nb(peer, &start), "could not send the head");
     }
     let started = Instant::now();
-    let driver = spawn_small(move || {
-        let mut scratch = vec![0u8; 64 * 1024];
+    let (peers, latency) = during(addr, Duration::from_millis(25), move || {
         let deadline = started + BODY_TIMEOUT + Duration::from_secs(5);
-        while Instant::now() < deadline && peers.iter().any(Peer::is_open) {
-            if !pump(&mut peers, &mut scratch) {
-                thread::sleep(Duration::from_millis(2));
-            }
-        }
+        drive(&mut peers, deadline, |peers| {
+            peers.iter().any(Peer::is_open)
+        });
         peers
     });
-    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(25));
-    let peers = driver.join().expect("driver thread");
 
     latency.expect_fast("200 paused bodies");
     expect_cut_with_408(&peers, started, BODY_TIMEOUT, "paused bodies");
@@ -429,10 +447,8 @@ fn bodies_that_pause_longer_than_the_body_timeout_get_408() {
 
 #[test]
 fn bodies_trickling_faster_than_the_pause_limit_are_received() {
-    let (_redis, mut gateway) = Gateway::with_redis(FLAGS);
+    let (_redis, mut gateway, baseline) = target(&[]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.steady_usage();
 
     // 6000 bytes in 12 pieces of 500, one every 500 ms: 5.5 s in all, longer than the header and
     // body timeouts together, but never a pause near the 2 s body timeout.
@@ -449,15 +465,12 @@ fn bodies_trickling_faster_than_the_pause_limit_are_received() {
         assert!(send_nb(peer, head.as_bytes()), "could not send the head");
     }
     let started = Instant::now();
-    let driver = spawn_small(move || {
-        let mut scratch = vec![0u8; 64 * 1024];
+    let (peers, latency) = during(addr, Duration::from_millis(100), move || {
         let piece = vec![b's'; PIECE];
         let deadline = started + EVERY * PIECES as u32 + Duration::from_secs(5);
         let mut sent = 0;
         let mut next = started + EVERY;
-        while Instant::now() < deadline
-            && peers.iter().any(|p| p.received.is_empty() && p.is_open())
-        {
+        drive(&mut peers, deadline, |peers| {
             if sent < PIECES && Instant::now() >= next {
                 for peer in peers.iter_mut().filter(|p| p.is_open()) {
                     send_nb(peer, &piece);
@@ -465,14 +478,10 @@ fn bodies_trickling_faster_than_the_pause_limit_are_received() {
                 sent += 1;
                 next += EVERY;
             }
-            if !pump(&mut peers, &mut scratch) {
-                thread::sleep(Duration::from_millis(2));
-            }
-        }
+            peers.iter().any(|p| p.received.is_empty() && p.is_open())
+        });
         peers
     });
-    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(100));
-    let peers = driver.join().expect("driver thread");
 
     let last_piece = EVERY * PIECES as u32;
     let mut problems = Vec::new();
@@ -663,25 +672,17 @@ fn serve_one_each(peers: &mut [Peer], timeout: Duration) {
     for peer in peers.iter_mut() {
         send_nb(peer, request);
     }
-    let mut scratch = vec![0u8; 64 * 1024];
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline
-        && peers
+    drive(peers, Instant::now() + timeout, |peers| {
+        peers
             .iter()
             .any(|p| p.is_open() && parse_responses(&p.received).map_or(true, |r| r.is_empty()))
-    {
-        if !pump(peers, &mut scratch) {
-            thread::sleep(Duration::from_millis(2));
-        }
-    }
+    });
 }
 
 #[test]
 fn a_thousand_idle_keep_alive_connections_cost_little_and_are_closed() {
-    let (_redis, mut gateway) = Gateway::with_redis(FLAGS);
+    let (_redis, mut gateway, baseline) = target(&[]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.steady_usage();
 
     let n = 1000;
     // Served in chunks as they open: opening 1000 sockets can take longer than the idle timeout
@@ -755,21 +756,17 @@ fn a_thousand_idle_keep_alive_connections_cost_little_and_are_closed() {
 fn five_thousand_connections_at_once_are_served_or_refused_cleanly() {
     // Opening 5000 connections takes seconds: a longer idle timeout (the last flag wins) keeps the
     // first ones from being closed as idle before the GETs go out.
-    let (_redis, mut gateway) = Gateway::with_redis(&[FLAGS, &["--idle-timeout", "60s"]].concat());
+    let (_redis, mut gateway, baseline) = target(&["--idle-timeout", "60s"]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = gateway.steady_usage();
     let n = 5000;
 
     let started = Instant::now();
-    let driver = spawn_small(move || {
+    let ((peers, connected), latency) = during(addr, Duration::from_millis(20), move || {
         let mut peers = open_peers(addr, n);
         let connected = started.elapsed();
         serve_one_each(&mut peers, Duration::from_secs(20));
         (peers, connected)
     });
-    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(20));
-    let (peers, connected) = driver.join().expect("driver thread");
     let peak = gateway.usage();
     eprintln!(
         "5000 connections: connected in {connected:?}, answered after {:?}; gateway {peak:?}",
