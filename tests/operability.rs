@@ -994,35 +994,14 @@ fn without_access_log_no_access_lines_are_written() {
 
 #[test]
 fn pool_size_from_the_environment_and_the_flag_wins() {
-    // The admin listener is asked for too: Gateway::expect_pool reads the pool's gauges.
     let from_env = RedisServer::start();
-    let redis = from_env.addr().to_string();
-    let gateway = Gateway::spawn(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--redis",
-            &redis,
-            "--admin",
-            "127.0.0.1:0",
-        ],
-        &[("REDIS_GATEWAY_POOL_SIZE", "3")],
-    );
+    let gateway = Gateway::start_with_env(&from_env, &[], &[("REDIS_GATEWAY_POOL_SIZE", "3")]);
     gateway.expect_pool(&from_env, 3);
 
     let flag_wins = RedisServer::start();
-    let redis = flag_wins.addr().to_string();
-    let gateway = Gateway::spawn(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--redis",
-            &redis,
-            "--admin",
-            "127.0.0.1:0",
-            "--pool-size",
-            "5",
-        ],
+    let gateway = Gateway::start_with_env(
+        &flag_wins,
+        &["--pool-size", "5"],
         &[("REDIS_GATEWAY_POOL_SIZE", "3")],
     );
     gateway.expect_pool(&flag_wins, 5);

@@ -164,13 +164,22 @@ impl Gateway {
         Gateway::start_port(redis.port(), args)
     }
 
+    /// [`Gateway::start`] with the environment variables `env` as well.
+    pub fn start_with_env(redis: &RedisServer, args: &[&str], env: &[Env<'_>]) -> Gateway {
+        Gateway::start_at(redis.port(), args, env)
+    }
+
     /// Like [`Gateway::start`], in front of whatever listens on `127.0.0.1:redis_port` (maybe nothing).
     pub fn start_port(redis_port: u16, args: &[&str]) -> Gateway {
+        Gateway::start_at(redis_port, args, &[])
+    }
+
+    fn start_at(redis_port: u16, args: &[&str], env: &[Env<'_>]) -> Gateway {
         let redis = format!("127.0.0.1:{redis_port}");
         let mut all = vec!["--listen", "127.0.0.1:0", "--redis", redis.as_str()];
         all.extend_from_slice(&ADMIN_ARGS);
         all.extend_from_slice(args);
-        Gateway::spawn(&all, &[])
+        Gateway::spawn(&all, env)
     }
 
     /// Starts the binary with exactly `args` and the environment variables `env`, and waits for its
