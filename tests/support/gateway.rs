@@ -174,6 +174,7 @@ impl Gateway {
         Gateway::start_at(redis_port, args, &[])
     }
 
+    /// `--listen 127.0.0.1:0 --redis 127.0.0.1:PORT --admin 127.0.0.1:0`, then `args`, with `env`.
     fn start_at(redis_port: u16, args: &[&str], env: &[Env<'_>]) -> Gateway {
         let redis = format!("127.0.0.1:{redis_port}");
         let mut all = vec!["--listen", "127.0.0.1:0", "--redis", redis.as_str()];
