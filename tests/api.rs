@@ -8,13 +8,6 @@ use support::rng::Rng;
 use support::*;
 
 /// A Redis server and a ready gateway in front of it.
-fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
-    let redis = RedisServer::start();
-    let gateway = Gateway::start(&redis, extra);
-    gateway.wait_ready();
-    (redis, gateway)
-}
-
 fn get(addr: SocketAddr, path: &str) -> Response {
     request(addr, "GET", path, &[], b"")
 }
@@ -74,7 +67,7 @@ fn expect_still_open(stream: &mut std::net::TcpStream) {
 
 #[test]
 fn put_then_get_returns_the_exact_bytes() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let mut stream = connect(gateway.addr());
     let response = request_on(&mut stream, "PUT", "/greeting", &[], b"hello world");
     expect_status(&response, 204);
@@ -110,7 +103,7 @@ fn put_then_get_returns_the_exact_bytes() {
 
 #[test]
 fn values_are_binary_safe() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let every_byte: Vec<u8> = (0..=255u8).collect();
     expect_status(&put(gateway.addr(), "/bytes", &every_byte), 204);
     assert_eq!(
@@ -137,7 +130,7 @@ fn values_are_binary_safe() {
 #[test]
 fn random_values_round_trip() {
     let (mut rng, seed) = Rng::from_env(0x5EED_0001);
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let mut stream = connect(gateway.addr());
     for i in 0..50 {
         let key = format!("random-{i}");
@@ -161,7 +154,7 @@ fn random_values_round_trip() {
 
 #[test]
 fn get_missing_key_is_404_and_keeps_the_connection() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let mut stream = connect(gateway.addr());
     let response = request_on(&mut stream, "GET", "/nope", &[], b"");
     expect_status(&response, 404);
@@ -175,7 +168,7 @@ fn get_missing_key_is_404_and_keeps_the_connection() {
 
 #[test]
 fn head_has_the_headers_of_get_and_no_body() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let value = vec![b'x'; 1234];
     expect_status(&put(gateway.addr(), "/h", &value), 204);
     let mut stream = connect(gateway.addr());
@@ -201,7 +194,7 @@ fn head_has_the_headers_of_get_and_no_body() {
 
 #[test]
 fn delete_is_204_then_404() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let mut stream = connect(gateway.addr());
     expect_status(&request_on(&mut stream, "PUT", "/gone", &[], b"v"), 204);
     let response = request_on(&mut stream, "DELETE", "/gone", &[], b"");
@@ -215,7 +208,7 @@ fn delete_is_204_then_404() {
 
 #[test]
 fn key_is_the_percent_decoded_path_without_the_query() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     expect_status(&put(gateway.addr(), "/a%2Fb", b"slash"), 204);
     assert_eq!(redis.cmd(&[b"GET", b"a/b"]).bulk(), Some(b"slash".to_vec()));
     assert_eq!(get(gateway.addr(), "/a/b").body, b"slash");
@@ -248,7 +241,7 @@ fn key_is_the_percent_decoded_path_without_the_query() {
 
 #[test]
 fn long_key_and_large_value_round_trip() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let (mut rng, seed) = Rng::from_env(0x5EED_0002);
     let key: Vec<u8> = (0..1_024).map(|_| b'a' + rng.below(26) as u8).collect();
     let value = rng.bytes(40_960);
@@ -283,7 +276,7 @@ fn long_key_and_large_value_round_trip() {
 
 #[test]
 fn form_with_eight_large_pairs_sets_them_all() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let (mut rng, seed) = Rng::from_env(0x5EED_0003);
     let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..8)
         .map(|i| {
@@ -312,7 +305,7 @@ fn form_with_eight_large_pairs_sets_them_all() {
 
 #[test]
 fn form_decoding_plus_percent_utf8_and_last_wins() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let body = b"a+b=c+d%2B%26%3D&nul=%00x%FF&%C3%A9t%C3%A9=%E2%82%AC&dup=first&dup=second&empty=";
     let response = post_form(gateway.addr(), body);
     expect_status(&response, 200);
@@ -339,7 +332,7 @@ fn form_decoding_plus_percent_utf8_and_last_wins() {
 
 #[test]
 fn form_content_type_parameters_and_case_are_accepted() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     for (i, content_type) in [
         "application/x-www-form-urlencoded; charset=utf-8",
         "Application/X-WWW-Form-Urlencoded;charset=UTF-8",
@@ -369,7 +362,7 @@ fn form_content_type_parameters_and_case_are_accepted() {
 
 #[test]
 fn form_with_other_or_missing_content_type_is_415() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     for headers in [
         &[("Content-Type", "text/plain")][..],
         &[("Content-Type", "application/json")][..],
@@ -387,7 +380,7 @@ fn form_with_other_or_missing_content_type_is_415() {
 
 #[test]
 fn bad_forms_are_400_and_set_nothing() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     for body in [
         &b""[..],
         b"novalue",
@@ -424,13 +417,13 @@ fn bad_forms_are_400_and_set_nothing() {
 
 #[test]
 fn empty_key_is_400() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     expect_rejected(gateway.addr(), "GET", "/", &[], b"", 400);
 }
 
 #[test]
 fn expiry_from_ex_and_px() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     expect_status(&put(gateway.addr(), "/ex?ex=100", b"v"), 204);
     let ttl = redis.cmd(&[b"TTL", b"ex"]).integer();
     assert!((1..=100).contains(&ttl), "TTL after ?ex=100 is {ttl}");
@@ -460,7 +453,7 @@ fn expiry_from_ex_and_px() {
 
 #[test]
 fn bad_expiry_parameters_are_400() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     for query in [
         "ex=0",
         "ex=-1",
@@ -490,7 +483,7 @@ fn bad_expiry_parameters_are_400() {
 
 #[test]
 fn other_methods_are_405_with_allow() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let key_methods = ["GET", "HEAD", "PUT", "DELETE"];
     for (method, path) in [
         ("PATCH", "/k"),
@@ -528,7 +521,7 @@ fn other_methods_are_405_with_allow() {
 
 #[test]
 fn options_is_204_with_allow() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let mut stream = connect(gateway.addr());
     let response = request_on(&mut stream, "OPTIONS", "/k", &[], b"");
     expect_status(&response, 204);
@@ -553,7 +546,7 @@ fn options_is_204_with_allow() {
 
 #[test]
 fn wrongtype_is_409_with_the_redis_error_and_keeps_the_connection() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     redis.cmd(&[b"RPUSH", b"list", b"a"]);
     let mut stream = connect(gateway.addr());
     let response = request_on(&mut stream, "GET", "/list", &[], b"");

@@ -3,19 +3,11 @@
 
 mod support;
 
-use std::time::Duration;
-use support::gateway::run;
 use support::*;
-
-/// One environment variable for the child: name, value.
-type Env<'a> = (&'a str, &'a str);
-
-/// A run of the binary that should exit by itself: anything longer means it started serving instead.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[test]
 fn help_prints_usage_and_exits_0() {
-    let out = run(&["--help"], EXIT_TIMEOUT);
+    let out = run(&["--help"], &[], EXIT_TIMEOUT);
     assert_eq!(out.code(), Some(0), "--help: {out:?}");
     assert!(
         out.stdout.contains("--listen"),
@@ -37,7 +29,7 @@ fn help_prints_usage_and_exits_0() {
 
 #[test]
 fn version_prints_name_and_version() {
-    let out = run(&["--version"], EXIT_TIMEOUT);
+    let out = run(&["--version"], &[], EXIT_TIMEOUT);
     assert_eq!(out.code(), Some(0), "--version: {out:?}");
     assert_eq!(
         out.stdout.trim(),
@@ -48,7 +40,7 @@ fn version_prints_name_and_version() {
 
 #[track_caller]
 fn expect_usage_error(args: &[&str], flag: &str) {
-    let out = run(args, EXIT_TIMEOUT);
+    let out = run(args, &[], EXIT_TIMEOUT);
     assert_eq!(out.code(), Some(2), "{args:?} must exit with 2: {out:?}");
     // "One line naming the flag ... plus a pointer to --help": the line that names the flag comes first;
     // the pointer may share it or follow on a second line (GNU style).
@@ -150,9 +142,7 @@ fn redis_url_selects_the_database() {
 
 #[test]
 fn db_flag_selects_the_database() {
-    let redis = RedisServer::start();
-    let gateway = Gateway::start(&redis, &["--db=5"]);
-    gateway.wait_ready();
+    let (redis, gateway) = Gateway::with_redis(&["--db=5"]);
     expect_status(&request(gateway.addr(), "PUT", "/in-five", &[], b"5"), 204);
     let replies = redis.cmds(&[&[b"SELECT", b"5"], &[b"EXISTS", b"in-five"]]);
     assert_eq!(replies[1].integer(), 1, "key not in db 5");

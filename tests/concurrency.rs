@@ -9,13 +9,6 @@ use std::time::Duration;
 use support::rng::Rng;
 use support::*;
 
-fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
-    let redis = RedisServer::start();
-    let gateway = Gateway::start(&redis, extra);
-    gateway.wait_ready();
-    (redis, gateway)
-}
-
 /// Waits until the gateway has `count` threads whose names include every one of `names`, then checks
 /// the count is exact. Linux keeps 15 bytes of a thread name (`TASK_COMM_LEN` 16 with the NUL), so
 /// `redis-maintainer` reads back as `redis-maintaine`.
@@ -34,23 +27,11 @@ fn expect_threads(gateway: &Gateway, count: usize, names: &[String]) {
     assert_eq!(seen.len(), count, "thread count: {seen:?}");
 }
 
-fn expect_pool(redis: &RedisServer, size: usize) {
-    if let Err(seen) = redis.wait_gateway_pool(size, START_TIMEOUT) {
-        panic!("CLIENT LIST: {seen} connections named redis-gateway, want {size}");
-    }
-    let list = redis.cmd(&[b"CLIENT", b"LIST"]).text();
-    assert_eq!(
-        redis.clients_named("redis-gateway"),
-        size,
-        "pool larger than {size}:\n{list}"
-    );
-}
-
 #[test]
 fn three_hundred_keep_alive_clients_are_all_served() {
     const CLIENTS: usize = 300;
     const REQUESTS: usize = 10;
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let (_, seed) = Rng::from_env(0x5EED_0300);
     let addr = gateway.addr();
     // All clients connect first, then all send at once.
@@ -113,7 +94,7 @@ fn three_hundred_keep_alive_clients_are_all_served() {
 
 #[test]
 fn default_process_has_nine_workers_a_maintainer_and_the_main_thread() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let mut names: Vec<String> = (1..=9).map(|i| format!("worker-{i}")).collect();
     names.push("redis-maintainer".to_string());
     expect_threads(&gateway, 11, &names);
@@ -126,20 +107,20 @@ fn default_process_has_nine_workers_a_maintainer_and_the_main_thread() {
 
 #[test]
 fn default_pool_holds_forty_named_redis_connections() {
-    let (redis, _gateway) = setup(&[]);
-    expect_pool(&redis, 40);
+    let (redis, gateway) = Gateway::with_redis(&[]);
+    gateway.expect_pool(&redis, 40);
 }
 
 #[test]
 fn workers_and_pool_size_follow_the_options() {
-    let (redis, gateway) = setup(&["--workers", "3", "--pool-size=5"]);
+    let (redis, gateway) = Gateway::with_redis(&["--workers", "3", "--pool-size=5"]);
     let names = ["worker-1", "worker-2", "worker-3", "redis-maintainer"].map(String::from);
     expect_threads(&gateway, 5, &names);
     assert!(
         !thread_names(gateway.pid()).contains(&"worker-4".to_string()),
         "a 4th worker with --workers 3"
     );
-    expect_pool(&redis, 5);
+    gateway.expect_pool(&redis, 5);
     // Still serves many clients with so few workers and connections.
     let clients: Vec<_> = (0..20)
         .map(|c| {

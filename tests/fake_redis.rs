@@ -4,23 +4,16 @@
 //! stored value, or else with `KEY` itself, so a reply delivered to the wrong request shows as a wrong
 //! body.
 //!
-//! The fake in `tests/support` writes one reply per command in one write and never closes; the cases
-//! here need more (byte-at-a-time writes, a trickle, a close mid-reply, bytes after a reply, and a
-//! record of which connection got which command and whether the gateway closed it), so this file has
-//! its own. `tests/redis_faults.rs` checks the statuses of a few of these replies; this file adds the
-//! other replies, the time bounds, the memory bound, and that the poisoned connection is closed and
-//! never reused.
+//! The fake is the one of `tests/support`, which records which connection got which command and whether
+//! the gateway closed it. `tests/redis_faults.rs` checks the statuses of a few of these replies; this file
+//! adds the other replies, the time bounds, the memory bound, and that the poisoned connection is closed
+//! and never reused.
 
 mod support;
 
 use std::collections::HashMap;
-use std::io::{self, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use support::redis::read_reply;
 use support::*;
 
 /// `--redis-timeout` given to the gateway.
@@ -31,214 +24,40 @@ const SLACK: Duration = Duration::from_millis(500);
 const FAST: Duration = Duration::from_millis(1_500);
 /// RSS the gateway may gain over the test (KiB).
 const RSS_SLACK_KIB: u64 = 16 * 1024;
-/// Interval of the trickle.
-const TRICKLE_EVERY: Duration = Duration::from_millis(100);
 
-/// What the fake does for one `GET`.
-#[derive(Debug, Clone)]
-enum Act {
-    /// Writes these bytes in one write.
-    Reply(Vec<u8>),
-    /// Writes these bytes one byte per write, a moment apart.
-    Bytewise(Vec<u8>),
-    /// Writes these bytes and then nothing more, ever (but keeps reading).
-    Partial(Vec<u8>),
-    /// Writes these bytes, then one more byte every [`TRICKLE_EVERY`] until the gateway hangs up.
-    Trickle(Vec<u8>),
-    /// Writes these bytes and closes the connection.
-    CloseAfter(Vec<u8>),
-    /// Writes the first bytes, and the second ones 50 ms later, unasked.
-    ThenLater(Vec<u8>, Vec<u8>),
-}
-
-/// What one accepted connection saw.
-#[derive(Debug, Default, Clone)]
-struct ConnLog {
-    /// Every command, in order, as text.
-    commands: Vec<String>,
-    /// The gateway closed (or reset) the connection.
-    closed_by_gateway: bool,
-    /// The fake finished writing what `Act::ThenLater` sends late. From then on it answers every
-    /// command 200 ms late, so that a gateway reading its socket finds the stray reply alone first.
-    late_bytes_sent: bool,
-}
-
-type Script = dyn Fn(&str) -> Option<Act> + Send + Sync;
-
-/// What `SET` stored, shared by all connections.
-type Store = Mutex<HashMap<String, String>>;
-
-struct Fake {
-    port: u16,
-    conns: Arc<Mutex<Vec<ConnLog>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Fake {
-    /// Starts the fake; `script` says what to do for `GET KEY` (`None`: the default answer).
-    fn start(script: Arc<Script>) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
-        let port = listener.local_addr().expect("fake addr").port();
-        let conns: Arc<Mutex<Vec<ConnLog>>> = Arc::default();
-        let store: Arc<Store> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (conns2, stop2) = (Arc::clone(&conns), Arc::clone(&stop));
-        let thread = thread::spawn(move || {
-            while !stop2.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let id = {
-                            let mut conns = conns2.lock().unwrap();
-                            conns.push(ConnLog::default());
-                            conns.len() - 1
-                        };
-                        let (conns, stop, script, store) = (
-                            Arc::clone(&conns2),
-                            Arc::clone(&stop2),
-                            Arc::clone(&script),
-                            Arc::clone(&store),
-                        );
-                        thread::spawn(move || serve(stream, id, &conns, &stop, &*script, &store));
-                    }
-                    Err(_) => thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Fake {
-            port,
-            conns,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn log(&self) -> Vec<ConnLog> {
-        self.conns.lock().unwrap().clone()
-    }
-
-    /// Connections accepted so far.
-    fn accepted(&self) -> usize {
-        self.conns.lock().unwrap().len()
-    }
-
-    /// The connection that received `GET key` last.
-    fn conn_of(&self, key: &str) -> Option<usize> {
-        let wanted = format!("GET {key}");
-        self.log()
+/// Starts the fake: the handshake, the misbehaviour of [`script`] for `GET` of its keys, `SET` stored,
+/// and [`default_get`] for every other `GET`.
+fn start_fake() -> FakeRedis {
+    // What `SET` stored, shared by all connections.
+    let store: Mutex<HashMap<String, String>> = Mutex::default();
+    FakeRedis::start(move |args| {
+        let args: Vec<String> = args
             .iter()
-            .rposition(|c| c.commands.contains(&wanted))
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        if thread::panicking() {
-            for (id, conn) in self.log().iter().enumerate() {
-                eprintln!("fake redis connection {id}: {conn:?}");
-            }
-        }
-    }
-}
-
-fn serve(
-    stream: TcpStream,
-    id: usize,
-    conns: &Mutex<Vec<ConnLog>>,
-    stop: &AtomicBool,
-    script: &Script,
-    store: &Store,
-) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
-    let Ok(mut out) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    let update = |f: &dyn Fn(&mut ConnLog)| f(&mut conns.lock().unwrap()[id]);
-    let gone = || update(&|c| c.closed_by_gateway = true);
-    while !stop.load(Ordering::Relaxed) {
-        let args: Vec<String> = match read_reply(&mut reader) {
-            Ok(RespReply::Array(items)) => items
-                .iter()
-                .map(|item| match item {
-                    RespReply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
-                    other => format!("{other:?}"),
-                })
-                .collect(),
-            Ok(_) => return gone(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(_) => return gone(),
-        };
-        let command = args.join(" ");
-        update(&|c| c.commands.push(command.clone()));
-        if conns.lock().unwrap()[id].late_bytes_sent {
-            thread::sleep(Duration::from_millis(200));
-        }
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
         let name = args
             .first()
             .map(|a| a.to_ascii_uppercase())
             .unwrap_or_default();
-        let act = match (name.as_str(), args.get(1)) {
-            ("PING", _) => Act::Reply(b"+PONG\r\n".to_vec()),
-            ("GET", Some(key)) => script(key).unwrap_or_else(|| {
-                let stored = store.lock().unwrap().get(key).cloned();
-                Act::Reply(default_get(key, stored))
-            }),
+        let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+        match (name.as_str(), args.get(1)) {
+            ("PING", _) => Act::reply(b"+PONG\r\n"),
+            ("GET", Some(key)) => {
+                script(key).unwrap_or_else(|| Act::Reply(default_get(key, store.get(key).cloned())))
+            }
             ("SET", Some(key)) => {
                 let value = args.get(2).cloned().unwrap_or_default();
-                store.lock().unwrap().insert(key.clone(), value);
-                Act::Reply(b"+OK\r\n".to_vec())
+                store.insert(key.clone(), value);
+                Act::reply(b"+OK\r\n")
             }
-            _ => Act::Reply(b"+OK\r\n".to_vec()),
-        };
-        let written = match act {
-            Act::Reply(bytes) | Act::Partial(bytes) => out.write_all(&bytes),
-            Act::Bytewise(bytes) => bytes.iter().try_for_each(|b| {
-                thread::sleep(Duration::from_millis(2));
-                out.write_all(&[*b])
-            }),
-            Act::Trickle(head) => {
-                let mut result = out.write_all(&head);
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while result.is_ok() && !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    thread::sleep(TRICKLE_EVERY);
-                    result = out.write_all(b"x");
-                }
-                result
-            }
-            Act::CloseAfter(bytes) => {
-                let _ = out.write_all(&bytes);
-                let _ = out.shutdown(Shutdown::Both);
-                return;
-            }
-            Act::ThenLater(first, later) => out.write_all(&first).and_then(|()| {
-                thread::sleep(Duration::from_millis(50));
-                out.write_all(&later)?;
-                update(&|c| c.late_bytes_sent = true);
-                Ok(())
-            }),
-        };
-        if written.is_err() {
-            return gone();
+            _ => Act::reply(b"+OK\r\n"),
         }
-    }
+    })
+}
+
+/// The connection that received `GET key` last.
+fn conn_of(fake: &FakeRedis, key: &str) -> Option<usize> {
+    fake.conn_of(&format!("GET {key}"))
 }
 
 /// `$-1` for the readiness probe, else what `SET` stored, else the key itself as the value.
@@ -269,13 +88,10 @@ fn script(key: &str) -> Option<Act> {
     Some(act)
 }
 
-fn setup() -> (Fake, Gateway) {
-    setup_with_pool("2")
-}
-
-fn setup_with_pool(pool: &str) -> (Fake, Gateway) {
-    let fake = Fake::start(Arc::new(script));
-    let gateway = Gateway::start_port(fake.port, &["--pool-size", pool, "--redis-timeout", "1s"]);
+/// The fake, and a ready gateway in front of it with a pool of `pool` connections, all opened.
+fn fake_and_gateway(pool: &str) -> (FakeRedis, Gateway) {
+    let fake = start_fake();
+    let gateway = Gateway::start_port(fake.port(), &["--pool-size", pool, "--redis-timeout", "1s"]);
     gateway.wait_ready();
     let size: usize = pool.parse().expect("pool size");
     assert!(
@@ -295,14 +111,14 @@ fn get(gateway: &Gateway, key: &str) -> (Response, Duration) {
 
 /// A normal GET that must be answered with its own key, on a connection other than `poisoned`.
 #[track_caller]
-fn expect_normal(fake: &Fake, gateway: &Gateway, key: &str, poisoned: Option<usize>) {
+fn expect_normal(fake: &FakeRedis, gateway: &Gateway, key: &str, poisoned: Option<usize>) {
     let (response, took) = get(gateway, key);
     assert_eq!(
         (response.status, response.text()),
         (200, key.to_string()),
         "normal GET /{key} (took {took:?}):\n{response:?}"
     );
-    let conn = fake.conn_of(key);
+    let conn = conn_of(fake, key);
     assert!(
         poisoned.is_none() || conn != poisoned,
         "GET /{key} went over connection {conn:?}, the poisoned one"
@@ -311,7 +127,7 @@ fn expect_normal(fake: &Fake, gateway: &Gateway, key: &str, poisoned: Option<usi
 
 /// Waits for the gateway to close connection `id`, and checks it carried nothing after `GET key`.
 #[track_caller]
-fn expect_discarded(fake: &Fake, id: usize, key: &str) {
+fn expect_discarded(fake: &FakeRedis, id: usize, key: &str) {
     let closed = poll_until(Duration::from_secs(3), || fake.log()[id].closed_by_gateway);
     let conn = fake.log()[id].clone();
     assert!(
@@ -327,7 +143,7 @@ fn expect_discarded(fake: &Fake, id: usize, key: &str) {
 
 #[test]
 fn malformed_and_huge_replies_give_502_poison_the_connection_and_keep_memory_bounded() {
-    let (fake, mut gateway) = setup();
+    let (fake, mut gateway) = fake_and_gateway("2");
     expect_normal(&fake, &gateway, "warm-up", None);
     let baseline = gateway.usage();
     let accepted_before = fake.accepted();
@@ -352,15 +168,17 @@ fn malformed_and_huge_replies_give_502_poison_the_connection_and_keep_memory_bou
             "RSS {rss} KiB after GET /{key}, baseline {} KiB",
             baseline.rss_kib
         );
-        let id = fake.conn_of(key).expect("the fake saw the GET");
+        let id = conn_of(&fake, key).expect("the fake saw the GET");
         expect_discarded(&fake, id, key);
         expect_normal(&fake, &gateway, &format!("after-{n}"), Some(id));
     }
-    // One replacement per poisoned connection, not a reconnect storm.
+    // One replacement per poisoned connection, not a reconnect storm. Once the pool is full again the
+    // count is final: the maintainer opens a connection only for a vacancy.
     poll_until(START_TIMEOUT, || {
         fake.accepted() - accepted_before >= cases.len()
     });
-    poll_until(support::gateway::QUIET_PERIOD, || false);
+    let size = gateway.metric("redis_gateway_pool_size");
+    gateway.wait_metric("redis_gateway_pool_open", size);
     let opened = fake.accepted() - accepted_before;
     assert!(
         opened == cases.len(),
@@ -372,7 +190,7 @@ fn malformed_and_huge_replies_give_502_poison_the_connection_and_keep_memory_bou
 
 #[test]
 fn a_reply_in_one_byte_writes_is_served_whole() {
-    let (fake, mut gateway) = setup();
+    let (fake, mut gateway) = fake_and_gateway("2");
     let baseline = gateway.usage();
     for round in 0..3 {
         let (response, took) = get(&gateway, "byte-at-a-time");
@@ -388,7 +206,7 @@ fn a_reply_in_one_byte_writes_is_served_whole() {
 
 #[test]
 fn endless_and_trickled_replies_give_504_at_the_reply_timeout_and_are_discarded() {
-    let (fake, mut gateway) = setup();
+    let (fake, mut gateway) = fake_and_gateway("2");
     let baseline = gateway.usage();
     for key in ["never-ends", "trickle"] {
         let (response, took) = get(&gateway, key);
@@ -401,7 +219,7 @@ fn endless_and_trickled_replies_give_504_at_the_reply_timeout_and_are_discarded(
             took >= REPLY_TIMEOUT - Duration::from_millis(100) && took <= REPLY_TIMEOUT + SLACK,
             "504 for GET /{key} after {took:?}, want about {REPLY_TIMEOUT:?}"
         );
-        let id = fake.conn_of(key).expect("the fake saw the GET");
+        let id = conn_of(&fake, key).expect("the fake saw the GET");
         expect_discarded(&fake, id, key);
         expect_normal(&fake, &gateway, &format!("after-{key}"), Some(id));
     }
@@ -410,7 +228,7 @@ fn endless_and_trickled_replies_give_504_at_the_reply_timeout_and_are_discarded(
 
 #[test]
 fn eof_in_mid_reply_gives_502_and_a_fresh_connection() {
-    let (fake, mut gateway) = setup();
+    let (fake, mut gateway) = fake_and_gateway("2");
     let baseline = gateway.usage();
     let accepted = fake.accepted();
     let (response, took) = get(&gateway, "eof-mid-reply");
@@ -419,7 +237,7 @@ fn eof_in_mid_reply_gives_502_and_a_fresh_connection() {
         "GET /eof-mid-reply (took {took:?}):\n{response:?}"
     );
     assert!(took <= FAST, "502 took {took:?}");
-    let id = fake.conn_of("eof-mid-reply").expect("the fake saw the GET");
+    let id = conn_of(&fake, "eof-mid-reply").expect("the fake saw the GET");
     assert!(
         poll_until(START_TIMEOUT, || fake.accepted() > accepted),
         "the closed connection was not replaced"
@@ -434,16 +252,14 @@ fn eof_in_mid_reply_gives_502_and_a_fresh_connection() {
 
 #[test]
 fn bytes_after_a_complete_reply_in_the_same_write_never_answer_another_request() {
-    let (fake, mut gateway) = setup();
+    let (fake, mut gateway) = fake_and_gateway("2");
     let baseline = gateway.usage();
     let (response, took) = get(&gateway, "extra-same-write");
     assert!(
         (response.status, response.body.as_slice()) == (200, &b"abc"[..]) || response.status == 502,
         "GET /extra-same-write (took {took:?}), want 200 abc or 502:\n{response:?}"
     );
-    let id = fake
-        .conn_of("extra-same-write")
-        .expect("the fake saw the GET");
+    let id = conn_of(&fake, "extra-same-write").expect("the fake saw the GET");
     for i in 0..6 {
         expect_normal(&fake, &gateway, &format!("after-same-{i}"), Some(id));
     }
@@ -454,7 +270,7 @@ fn bytes_after_a_complete_reply_in_the_same_write_never_answer_another_request()
 #[test]
 fn an_unsolicited_reply_arriving_after_a_valid_one_never_answers_the_next_request() {
     // One pooled connection, so that the next request surely goes over the one holding the stray reply.
-    let (fake, mut gateway) = setup_with_pool("1");
+    let (fake, mut gateway) = fake_and_gateway("1");
     let baseline = gateway.usage();
     let (response, took) = get(&gateway, "extra-later");
     assert_eq!(
@@ -462,7 +278,7 @@ fn an_unsolicited_reply_arriving_after_a_valid_one_never_answers_the_next_reques
         (200, "abc"),
         "GET /extra-later (took {took:?}):\n{response:?}"
     );
-    let id = fake.conn_of("extra-later").expect("the fake saw the GET");
+    let id = conn_of(&fake, "extra-later").expect("the fake saw the GET");
     assert!(
         poll_until(START_TIMEOUT, || fake.log()[id].late_bytes_sent),
         "the fake never sent its unsolicited reply"
@@ -476,7 +292,7 @@ fn an_unsolicited_reply_arriving_after_a_valid_one_never_answers_the_next_reques
             "GET /{key} → {} {:?} over connection {:?}",
             response.status,
             response.text(),
-            fake.conn_of(&key)
+            conn_of(&fake, &key)
         ));
         if response.status == 200 && response.text() != key {
             // Keep going a little to show what follows, then fail with the whole sequence.

@@ -11,13 +11,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 use support::*;
 
-fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
-    let redis = RedisServer::start();
-    let gateway = Gateway::start(&redis, extra);
-    gateway.wait_ready();
-    (redis, gateway)
-}
-
 /// Sends `raw` on a fresh socket; expects one `status` response with `Content-Length` and
 /// `Connection: close`, then EOF with nothing after it.
 #[track_caller]
@@ -50,7 +43,7 @@ fn expect_protocol_error(addr: SocketAddr, raw: &[u8], status: u16) -> Response 
 
 #[test]
 fn host_header_rules() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let addr = gateway.addr();
     expect_protocol_error(addr, b"GET /k HTTP/1.1\r\n\r\n", 400);
     expect_protocol_error(addr, b"GET /k HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
@@ -63,7 +56,7 @@ fn host_header_rules() {
 
 #[test]
 fn content_length_and_transfer_encoding_conflicts() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let addr = gateway.addr();
     let cases: &[(&[u8], u16)] = &[
         (
@@ -93,7 +86,7 @@ fn content_length_and_transfer_encoding_conflicts() {
 
 #[test]
 fn malformed_heads_are_400() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let addr = gateway.addr();
     let cases: &[&[u8]] = &[
         b"GET /k HTTP/1.1\nHost: t\n\n",                       // bare LF
@@ -115,14 +108,14 @@ fn malformed_heads_are_400() {
 
 #[test]
 fn unsupported_http_version_is_505() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     expect_protocol_error(gateway.addr(), b"GET /k HTTP/2.0\r\nHost: t\r\n\r\n", 505);
     expect_protocol_error(gateway.addr(), b"GET /k HTTP/3.0\r\nHost: t\r\n\r\n", 505);
 }
 
 #[test]
 fn size_limits_give_414_and_431() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let addr = gateway.addr();
 
     let long_path = "a".repeat(9_000);
@@ -155,7 +148,7 @@ fn size_limits_give_414_and_431() {
 
 #[test]
 fn limits_follow_the_options() {
-    let (_redis, gateway) = setup(&[
+    let (_redis, gateway) = Gateway::with_redis(&[
         "--max-request-line",
         "200",
         "--max-head-bytes=1000",
@@ -191,7 +184,7 @@ fn limits_follow_the_options() {
 
 #[test]
 fn body_over_the_limit_is_413_without_reading_it() {
-    let (redis, gateway) = setup(&["--max-body-bytes", "1000"]);
+    let (redis, gateway) = Gateway::with_redis(&["--max-body-bytes", "1000"]);
     let addr = gateway.addr();
     // At the limit: accepted.
     let response = request(addr, "PUT", "/k", &[], &[b'x'; 1000]);
@@ -218,7 +211,7 @@ fn body_over_the_limit_is_413_without_reading_it() {
 
 #[test]
 fn expect_100_continue_within_the_limit() {
-    let (redis, gateway) = setup(&["--max-body-bytes", "1000"]);
+    let (redis, gateway) = Gateway::with_redis(&["--max-body-bytes", "1000"]);
     let mut stream = connect(gateway.addr());
     send(
         &mut stream,
@@ -237,7 +230,7 @@ fn expect_100_continue_within_the_limit() {
 
 #[test]
 fn expect_100_continue_over_the_limit_is_413_at_once() {
-    let (_redis, gateway) = setup(&["--max-body-bytes", "1000"]);
+    let (_redis, gateway) = Gateway::with_redis(&["--max-body-bytes", "1000"]);
     let response = expect_protocol_error(
         gateway.addr(),
         b"PUT /k HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n",
@@ -248,7 +241,7 @@ fn expect_100_continue_over_the_limit_is_413_at_once() {
 
 #[test]
 fn chunked_put_with_extension_and_trailer() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let mut stream = connect(gateway.addr());
     send(
         &mut stream,
@@ -267,7 +260,7 @@ fn chunked_put_with_extension_and_trailer() {
 
 #[test]
 fn bad_chunk_sizes_are_400() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     for chunks in [
         &b"zz\r\nhello\r\n0\r\n\r\n"[..],
         b"-5\r\nhello\r\n0\r\n\r\n",
@@ -285,7 +278,7 @@ fn bad_chunk_sizes_are_400() {
 
 #[test]
 fn stalled_body_gets_408_then_close() {
-    let (redis, gateway) = setup(&["--body-timeout", "1s"]);
+    let (redis, gateway) = Gateway::with_redis(&["--body-timeout", "1s"]);
     let mut stream = connect(gateway.addr());
     let started = Instant::now();
     send(
@@ -312,7 +305,7 @@ fn stalled_body_gets_408_then_close() {
 #[test]
 fn connections_beyond_the_maximum_get_503() {
     // `--help`: "--max-connections N  open client connections; beyond: 503".
-    let (_redis, gateway) = setup(&["--max-connections", "2"]);
+    let (_redis, gateway) = Gateway::with_redis(&["--max-connections", "2"]);
     // The probe connections of `wait_ready` count until the gateway notices they closed: retry until two
     // connections of ours are served and held open.
     let served_connection = || {
@@ -353,7 +346,7 @@ fn connections_beyond_the_maximum_get_503() {
 
 #[test]
 fn twenty_pipelined_requests_are_answered_in_order() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let mut stream = connect(gateway.addr());
     // For each key: GET (404), PUT (204), GET (200 with the value); 20 requests sent in one write.
     let mut requests = Vec::new();
@@ -393,7 +386,7 @@ fn twenty_pipelined_requests_are_answered_in_order() {
 
 #[test]
 fn invalid_request_after_valid_ones_is_answered_last_then_close() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let mut stream = connect(gateway.addr());
     let mut raw = format_request("GET", "/a", &[], b"");
     raw.extend(format_request("PUT", "/b", &[], b"bee"));
@@ -418,7 +411,7 @@ fn invalid_request_after_valid_ones_is_answered_last_then_close() {
 
 #[test]
 fn slow_header_gets_408_then_close() {
-    let (_redis, gateway) = setup(&["--header-timeout", "1s"]);
+    let (_redis, gateway) = Gateway::with_redis(&["--header-timeout", "1s"]);
     let mut stream = connect(gateway.addr());
     let started = Instant::now();
     send(&mut stream, b"GET /k HTTP/1.1\r\nHo");
@@ -437,7 +430,7 @@ fn slow_header_gets_408_then_close() {
 
 #[test]
 fn slowloris_dripping_bytes_still_gets_408() {
-    let (_redis, gateway) = setup(&["--header-timeout", "1s"]);
+    let (_redis, gateway) = Gateway::with_redis(&["--header-timeout", "1s"]);
     let mut stream = connect(gateway.addr());
     let mut writer = stream.try_clone().expect("clone socket");
     let stop = Arc::new(AtomicBool::new(false));
@@ -472,7 +465,7 @@ fn slowloris_dripping_bytes_still_gets_408() {
 
 #[test]
 fn idle_keep_alive_connection_is_closed_silently() {
-    let (_redis, gateway) = setup(&["--idle-timeout", "1s"]);
+    let (_redis, gateway) = Gateway::with_redis(&["--idle-timeout", "1s"]);
     let mut stream = connect(gateway.addr());
     let response = request_on(&mut stream, "GET", "/k", &[], b"");
     expect_status(&response, 404);
@@ -501,7 +494,7 @@ fn idle_keep_alive_connection_is_closed_silently() {
 
 #[test]
 fn http_1_1_close_and_http_1_0_keep_alive() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(&[]);
     let addr = gateway.addr();
 
     // HTTP/1.1 with Connection: close.
@@ -565,7 +558,7 @@ fn http_1_1_close_and_http_1_0_keep_alive() {
 
 #[test]
 fn byte_at_a_time_request_is_served() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
     let mut stream = connect(gateway.addr());
     stream.set_nodelay(true).expect("nodelay");
     let raw = format_request("PUT", "/drip", &[], b"slowly but surely");

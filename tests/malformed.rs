@@ -29,14 +29,6 @@ const CLOSE_WITHIN: Duration = Duration::from_secs(3);
 /// Cases run at once (each on its own connection).
 const PARALLEL: usize = 6;
 
-/// The baseline for the survival checks, taken once the Redis pool is full (the maintainer fills
-/// it after the first request succeeds: 3 std streams + listener + 40 pooled connections), so
-/// that the pool's growth is not mistaken for leaked descriptors.
-fn steady_baseline(gateway: &Gateway) -> Usage {
-    poll_until(Duration::from_secs(5), || gateway.usage().fds >= 3 + 1 + 40);
-    gateway.usage()
-}
-
 /// One alternative of an expected response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Alt {
@@ -548,10 +540,8 @@ fn verdicts_do_not_depend_on_how_the_bytes_are_split() {
 /// seed, each case is split at random (case `i` uses seed + i, so a run is repeatable).
 fn run_corpus(seed: Option<u64>) {
     let cases = parse_corpus(CORPUS).unwrap_or_else(|e| panic!("{e}"));
-    let redis = RedisServer::start();
-    let mut gateway = Gateway::start(&redis, GATEWAY_ARGS);
-    gateway.wait_ready();
-    let baseline = steady_baseline(&gateway);
+    let (_redis, mut gateway) = Gateway::with_redis(GATEWAY_ARGS);
+    let baseline = gateway.steady_usage();
     let addr = gateway.addr();
     let started = Instant::now();
 

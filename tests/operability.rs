@@ -2,28 +2,18 @@
 //! Prometheus text format 0.0.4 written here, `POST /shutdown` and its drain), the access log, configuration
 //! from the environment and `--print-config`, and `--log-level`.
 //!
-//! The admin port is always `--admin 127.0.0.1:0`; its address is read from the start-up line
-//! (`listening on ADDR, ..., admin on ADDR`). Tests that need the exit status or must watch a process that
-//! prints no start-up line spawn the binary themselves ([`Proc`]).
+//! The admin port is the one the test support gives every gateway it starts (`--admin 127.0.0.1:0`, its
+//! address read from the start-up line `listening on ADDR, ..., admin on ADDR`).
 
 mod support;
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::gateway::{listening_addr, BINARY, QUIET_PERIOD};
+use support::gateway::listening_addr;
 use support::*;
-
-/// A run of the binary that should exit by itself: anything longer means it started serving instead.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// One environment variable for the child: name, value.
-type Env<'a> = (&'a str, &'a str);
 
 // ----- the admin address -----
 
@@ -44,127 +34,6 @@ fn admin_addr_is_read_from_the_start_up_line() {
     assert_eq!(admin_addr(without), None);
     let later = "x INFO  listening on [::1]:80, admin on [::1]:81, more\n";
     assert_eq!(admin_addr(later), "[::1]:81".parse().ok());
-}
-
-/// The gateway's admin address; panics with the log when the start-up line has none.
-fn admin_of(gateway: &Gateway) -> SocketAddr {
-    admin_addr(&gateway.log()).unwrap_or_else(|| {
-        panic!(
-            "no `admin on ADDR` in the start-up line; log:\n{}",
-            gateway.log()
-        )
-    })
-}
-
-/// A Redis server and a ready gateway with an admin port, plus `extra` arguments.
-fn setup(extra: &[&str]) -> (RedisServer, Gateway, SocketAddr) {
-    let redis = RedisServer::start();
-    let mut args = vec!["--admin", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let gateway = Gateway::start(&redis, &args);
-    gateway.wait_ready();
-    let admin = admin_of(&gateway);
-    (redis, gateway, admin)
-}
-
-// ----- a process of the test's own: exit status, stdout, and no start-up line needed -----
-
-/// The binary as a child with stdout and stderr in files; killed on drop, its stderr printed if the test
-/// is panicking.
-struct Proc {
-    child: Option<Child>,
-    out_path: PathBuf,
-    err_path: PathBuf,
-    status: Option<ExitStatus>,
-    _dir: TempDir,
-}
-
-impl Proc {
-    fn spawn(args: &[&str], env: &[Env<'_>]) -> Proc {
-        let dir = TempDir::new("operability");
-        let out_path = dir.path().join("stdout");
-        let err_path = dir.path().join("stderr");
-        let child = Command::new(BINARY)
-            .args(args)
-            .env_remove("REDIS_PASSWORD")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(File::create(&out_path).expect("create stdout file"))
-            .stderr(File::create(&err_path).expect("create stderr file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {BINARY}: {e}"));
-        Proc {
-            child: Some(child),
-            out_path,
-            err_path,
-            status: None,
-            _dir: dir,
-        }
-    }
-
-    fn stdout(&self) -> String {
-        read_log(&self.out_path)
-    }
-
-    fn log(&self) -> String {
-        read_log(&self.err_path)
-    }
-
-    /// The exit status if it has exited by now.
-    fn exited(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            if let Some(child) = self.child.as_mut() {
-                self.status = child.try_wait().ok().flatten();
-            }
-        }
-        self.status
-    }
-
-    /// Polls for the exit status for up to `timeout`.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        poll_until(timeout, || self.exited().is_some());
-        self.status
-    }
-
-    /// Waits for the start-up line; returns the data address and the admin address.
-    fn wait_listening(&mut self) -> (SocketAddr, SocketAddr) {
-        let mut found = None;
-        poll_until(START_TIMEOUT, || {
-            let log = self.log();
-            found = listening_addr(&log).zip(admin_addr(&log));
-            found.is_some() || self.exited().is_some()
-        });
-        found.unwrap_or_else(|| {
-            panic!(
-                "no start-up line with `listening on` and `admin on` within {START_TIMEOUT:?} \
-                 (exit status {:?}); log:\n{}",
-                self.status,
-                self.log()
-            )
-        })
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if thread::panicking() {
-            eprintln!(
-                "----- gateway stderr -----\n{}\n----- end of gateway stderr -----",
-                self.log()
-            );
-        }
-    }
-}
-
-/// Runs the binary with `args` and `env` until it exits (killed at [`EXIT_TIMEOUT`]).
-fn run_env(args: &[&str], env: &[Env<'_>]) -> (Option<ExitStatus>, String, String) {
-    let mut proc = Proc::spawn(args, env);
-    let status = proc.wait_exit(EXIT_TIMEOUT);
-    (status, proc.stdout(), proc.log())
 }
 
 // ----- a validator of the Prometheus text format 0.0.4 -----
@@ -646,7 +515,8 @@ fn pool_field(body: &str, name: &str) -> Option<u64> {
 
 #[test]
 fn healthz_is_ok_with_the_pool_when_redis_is_up() {
-    let (_redis, _gateway, admin) = setup(&["--pool-size", "4"]);
+    let (_redis, gateway) = Gateway::with_redis(&["--pool-size", "4"]);
+    let admin = gateway.admin();
     let mut last = None;
     let full = poll_until(START_TIMEOUT, || {
         let response = request(admin, "GET", "/healthz", &[], b"");
@@ -676,8 +546,8 @@ fn healthz_is_ok_with_the_pool_when_redis_is_up() {
 #[test]
 fn healthz_is_503_while_redis_is_absent_and_200_once_it_is_up() {
     let port = free_port();
-    let gateway = Gateway::start_port(port, &["--admin", "127.0.0.1:0", "--pool-size", "2"]);
-    let admin = admin_of(&gateway);
+    let gateway = Gateway::start_port(port, &["--pool-size", "2"]);
+    let admin = gateway.admin();
     let response = request(admin, "GET", "/healthz", &[], b"");
     expect_status(&response, 503);
     assert_eq!(
@@ -717,7 +587,8 @@ fn healthz_is_503_while_redis_is_absent_and_200_once_it_is_up() {
 
 #[test]
 fn metrics_count_requests_by_method_and_class_and_follow_the_text_format() {
-    let (_redis, gateway, admin) = setup(&["--pool-size", "3"]);
+    let (_redis, gateway) = Gateway::with_redis(&["--pool-size", "3"]);
+    let admin = gateway.admin();
     let data = gateway.addr();
     let (before, first) = scrape(admin);
 
@@ -843,7 +714,8 @@ fn metrics_count_requests_by_method_and_class_and_follow_the_text_format() {
 
 #[test]
 fn admin_paths_on_the_data_port_are_keys_and_the_admin_port_refuses_the_rest() {
-    let (redis, gateway, admin) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(&[]);
+    let admin = gateway.admin();
     let data = gateway.addr();
     for path in ["/healthz", "/metrics"] {
         let response = request(data, "GET", path, &[], b"");
@@ -1067,7 +939,7 @@ fn expect_access_lines(log: &str, expected: &[(String, u16, u64)], started: Syst
 #[test]
 fn access_log_to_stderr_has_one_line_per_request_in_the_documented_format() {
     let started = SystemTime::now();
-    let (redis, gateway, _) = setup(&["--access-log", "stderr"]);
+    let (redis, gateway) = Gateway::with_redis(&["--access-log", "stderr"]);
     let expected = access_log_traffic(&redis, gateway.addr());
     let mut log = gateway.log();
     poll_until(Duration::from_secs(2), || {
@@ -1083,7 +955,7 @@ fn access_log_to_a_file_gets_the_same_lines_and_stderr_gets_none() {
     let dir = TempDir::new("access-log");
     let path = dir.path().join("access.log");
     let path_text = path.to_str().expect("UTF-8 temp path");
-    let (redis, gateway, _) = setup(&["--access-log", path_text]);
+    let (redis, gateway) = Gateway::with_redis(&["--access-log", path_text]);
     let expected = access_log_traffic(&redis, gateway.addr());
     let mut log = String::new();
     poll_until(Duration::from_secs(2), || {
@@ -1105,10 +977,11 @@ fn access_log_to_a_file_gets_the_same_lines_and_stderr_gets_none() {
 
 #[test]
 fn without_access_log_no_access_lines_are_written() {
-    let (redis, gateway, _) = setup(&[]);
+    let (redis, mut gateway) = Gateway::with_redis(&[]);
     access_log_traffic(&redis, gateway.addr());
-    // The line would be written before the response was queued; give it a moment all the same.
-    thread::sleep(QUIET_PERIOD);
+    // The line would be written before the response was queued. To be sure all the same, the gateway
+    // is stopped: once it has exited, its log is complete.
+    gateway.shut_down();
     let log = gateway.log();
     assert!(
         access_candidates(&log).is_empty(),
@@ -1119,53 +992,31 @@ fn without_access_log_no_access_lines_are_written() {
 
 // ----- 5. the environment -----
 
-/// Polls `CLIENT LIST` until `want` connections named `redis-gateway`, then checks there are no more.
-#[track_caller]
-fn expect_pool_connections(redis: &RedisServer, want: usize) {
-    let seen = redis
-        .wait_gateway_pool(want, START_TIMEOUT)
-        .map(|_| redis.clients_named("redis-gateway"))
-        .unwrap_or_else(|seen| seen);
-    assert_eq!(seen, want, "CLIENT LIST connections named redis-gateway");
-    thread::sleep(QUIET_PERIOD);
-    assert_eq!(
-        redis.clients_named("redis-gateway"),
-        want,
-        "more Redis connections than the pool size"
-    );
-}
-
 #[test]
 fn pool_size_from_the_environment_and_the_flag_wins() {
     let from_env = RedisServer::start();
-    let redis = from_env.addr().to_string();
-    let _gateway = Gateway::spawn(
-        &["--listen", "127.0.0.1:0", "--redis", &redis],
-        &[("REDIS_GATEWAY_POOL_SIZE", "3")],
-    );
-    expect_pool_connections(&from_env, 3);
+    let gateway = Gateway::start_with_env(&from_env, &[], &[("REDIS_GATEWAY_POOL_SIZE", "3")]);
+    gateway.expect_pool(&from_env, 3);
 
     let flag_wins = RedisServer::start();
-    let redis = flag_wins.addr().to_string();
-    let _gateway = Gateway::spawn(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--redis",
-            &redis,
-            "--pool-size",
-            "5",
-        ],
+    let gateway = Gateway::start_with_env(
+        &flag_wins,
+        &["--pool-size", "5"],
         &[("REDIS_GATEWAY_POOL_SIZE", "3")],
     );
-    expect_pool_connections(&flag_wins, 5);
+    gateway.expect_pool(&flag_wins, 5);
 }
 
 #[test]
 fn a_bad_environment_value_exits_2_naming_the_variable() {
-    let (status, stdout, stderr) = run_env(
+    let Run {
+        status,
+        stdout,
+        stderr,
+    } = run(
         &["--listen", "127.0.0.1:0"],
         &[("REDIS_GATEWAY_WORKERS", "abc")],
+        EXIT_TIMEOUT,
     );
     assert_eq!(
         status.and_then(|s| s.code()),
@@ -1183,7 +1034,11 @@ fn a_bad_environment_value_exits_2_naming_the_variable() {
 
 #[test]
 fn print_config_prints_the_environment_file_masks_the_password_and_reflects_the_environment() {
-    let (status, stdout, stderr) = run_env(
+    let Run {
+        status,
+        stdout,
+        stderr,
+    } = run(
         &[
             "--print-config",
             "--redis-password",
@@ -1196,6 +1051,7 @@ fn print_config_prints_the_environment_file_masks_the_password_and_reflects_the_
             ("REDIS_GATEWAY_WORKERS", "4"),
             ("REDIS_GATEWAY_POOL_SIZE", "3"),
         ],
+        EXIT_TIMEOUT,
     );
     assert_eq!(status.and_then(|s| s.code()), Some(0), "stderr:\n{stderr}");
     let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
@@ -1230,9 +1086,10 @@ fn print_config_prints_the_environment_file_masks_the_password_and_reflects_the_
     );
 
     // A password from the environment is masked the same way.
-    let (status, stdout, _) = run_env(
+    let Run { status, stdout, .. } = run(
         &["--print-config"],
         &[("REDIS_GATEWAY_REDIS_PASSWORD", "hunter3")],
+        EXIT_TIMEOUT,
     );
     assert_eq!(status.and_then(|s| s.code()), Some(0));
     assert!(
@@ -1254,7 +1111,7 @@ fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
 #[test]
 fn log_level_warn_shows_the_redis_warning_and_no_info() {
     let absent = format!("127.0.0.1:{}", free_port());
-    let mut proc = Proc::spawn(
+    let mut gateway = Gateway::spawn(
         &[
             "--listen",
             "127.0.0.1:0",
@@ -1267,11 +1124,11 @@ fn log_level_warn_shows_the_redis_warning_and_no_info() {
     );
     let mut log = String::new();
     let warned = poll_until(START_TIMEOUT, || {
-        log = proc.log();
-        log.contains("unavailable") || proc.exited().is_some()
+        log = gateway.log();
+        log.contains("unavailable") || !gateway.is_running()
     });
     assert!(
-        warned && proc.exited().is_none(),
+        warned && gateway.is_running(),
         "no WARN about Redis; log:\n{log}"
     );
     let warnings = lines_at(&log, "WARN");
@@ -1294,7 +1151,7 @@ fn log_level_warn_shows_the_redis_warning_and_no_info() {
 fn log_level_error_hides_the_redis_warning_while_serving() {
     let absent = format!("127.0.0.1:{}", free_port());
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut proc = Proc::spawn(
+    let mut gateway = Gateway::spawn(
         &[
             "--listen",
             &listen,
@@ -1302,6 +1159,8 @@ fn log_level_error_hides_the_redis_warning_while_serving() {
             &absent,
             "--log-level",
             "error",
+            "--admin",
+            "127.0.0.1:0",
         ],
         &[],
     );
@@ -1317,16 +1176,17 @@ fn log_level_error_hides_the_redis_warning_while_serving() {
             }
             Err(e) => {
                 last = e;
-                proc.exited().is_some()
+                !gateway.is_running()
             }
         }
     });
     assert!(
-        serving && proc.exited().is_none(),
+        serving && gateway.is_running(),
         "not serving at {listen}; last: {last}"
     );
-    // The maintainer has been failing for a while; at warn it logs within ~50 ms (see the test
-    // above). Only the start-up line, written at every level, may be there.
+    // At warn the maintainer logs an outage when an attempt fails (see the test above); once two more
+    // attempts have failed, such a line would be there. Only the start-up line, written at every
+    // level, may be.
     let others = |log: &str| {
         log.lines()
             .filter(|l| !l.contains("listening on"))
@@ -1334,37 +1194,17 @@ fn log_level_error_hides_the_redis_warning_while_serving() {
             .collect::<Vec<_>>()
     };
     assert!(
-        proc.log().contains("listening on"),
+        gateway.log().contains("listening on"),
         "the start-up line is written at every level:\n{}",
-        proc.log()
+        gateway.log()
     );
-    let quiet = !poll_until(Duration::from_millis(1500), || {
-        !others(&proc.log()).is_empty()
-    });
-    assert!(quiet, "lines at --log-level error:\n{}", proc.log());
-    assert!(proc.exited().is_none(), "the gateway exited");
+    gateway.wait_connect_failures(2);
+    let quiet = others(&gateway.log()).is_empty();
+    assert!(quiet, "lines at --log-level error:\n{}", gateway.log());
+    assert!(gateway.is_running(), "the gateway exited");
 }
 
 // ----- 7. POST /shutdown and the drain -----
-
-/// Bytes that arrived on established TCP connections to local port `port` and were not read yet
-/// (`rx_queue` in `/proc/net/tcp`): what a client sent to a stopped Redis.
-fn redis_unread_bytes(port: u16) -> u64 {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let local_port = fields.get(1)?.split(':').nth(1)?;
-            let established = *fields.get(3)? == "01";
-            let rx_queue = fields.get(4)?.split(':').nth(1)?;
-            (u16::from_str_radix(local_port, 16).ok()? == port && established)
-                .then(|| u64::from_str_radix(rx_queue, 16).ok())
-                .flatten()
-        })
-        .sum()
-}
 
 /// Admin answers need no Redis, so a stalled Redis must not delay them. Found by the drain test: a
 /// `/metrics` scrape sent right after a GET to a stopped Redis took `--redis-timeout` to answer. The poll
@@ -1372,7 +1212,8 @@ fn redis_unread_bytes(port: u16) -> u64 {
 /// answers its admin items only after the Redis round trip of its data items.
 #[test]
 fn admin_requests_are_not_held_up_by_a_stalled_redis() {
-    let (redis, gateway, admin) = setup(&["--redis-timeout", "5s", "--pool-size", "2"]);
+    let (redis, gateway) = Gateway::with_redis(&["--redis-timeout", "5s", "--pool-size", "2"]);
+    let admin = gateway.admin();
     let data = gateway.addr();
     redis.cmd(&[b"SET", b"stalled", b"v"]);
     for round in 1..=5 {
@@ -1416,27 +1257,15 @@ fn refused(addr: SocketAddr) -> bool {
 
 #[test]
 fn shutdown_refuses_new_connections_finishes_the_request_in_flight_and_exits_0() {
-    let redis = RedisServer::start();
-    let redis_addr = redis.addr().to_string();
-    let mut gateway = Proc::spawn(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--redis",
-            &redis_addr,
-            "--admin",
-            "127.0.0.1:0",
-            "--redis-timeout",
-            "5s",
-            "--drain-timeout",
-            "5s",
-            "--pool-size",
-            "2",
-        ],
-        &[],
-    );
-    let (data, admin) = gateway.wait_listening();
-    wait_ready_at(data);
+    let (redis, mut gateway) = Gateway::with_redis(&[
+        "--redis-timeout",
+        "5s",
+        "--drain-timeout",
+        "5s",
+        "--pool-size",
+        "2",
+    ]);
+    let (data, admin) = (gateway.addr(), gateway.admin());
     let full = poll_until(START_TIMEOUT, || {
         scrape(admin).0.value("redis_gateway_pool_open") == 2.0
     });
@@ -1451,7 +1280,7 @@ fn shutdown_refuses_new_connections_finishes_the_request_in_flight_and_exits_0()
     // `admin_requests_are_not_held_up_by_a_stalled_redis`), which is another test's bug, not this one's.
     let mut unread = 0;
     let sent = poll_until(Duration::from_secs(3), || {
-        unread = redis_unread_bytes(redis.port());
+        unread = redis.unread_bytes();
         unread > 0
     });
     assert!(sent, "the GET's command never reached the stopped Redis");
@@ -1485,7 +1314,7 @@ fn shutdown_refuses_new_connections_finishes_the_request_in_flight_and_exits_0()
         "the admin port still accepts connections during the drain"
     );
     assert!(
-        gateway.exited().is_none(),
+        gateway.is_running(),
         "the gateway exited with a request in flight; log:\n{}",
         gateway.log()
     );
@@ -1517,25 +1346,9 @@ fn shutdown_refuses_new_connections_finishes_the_request_in_flight_and_exits_0()
 
 #[test]
 fn shutdown_closes_idle_keep_alive_connections_and_exits_0_at_once() {
-    let redis = RedisServer::start();
-    let redis_addr = redis.addr().to_string();
-    let mut gateway = Proc::spawn(
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--redis",
-            &redis_addr,
-            "--admin",
-            "127.0.0.1:0",
-            "--drain-timeout",
-            "10s",
-            "--pool-size",
-            "2",
-        ],
-        &[],
-    );
-    let (data, admin) = gateway.wait_listening();
-    wait_ready_at(data);
+    let (_redis, mut gateway) =
+        Gateway::with_redis(&["--drain-timeout", "10s", "--pool-size", "2"]);
+    let (data, admin) = (gateway.addr(), gateway.admin());
     let mut idle = connect(data);
     let response = request_on(&mut idle, "GET", "/idle", &[], b"");
     expect_status(&response, 404);

@@ -6,7 +6,7 @@
 //! message, confirmations in the order asked, no body for `HEAD`, 400 where no stream can be made.
 //!
 //! Redis is watched with the tests' own RESP client (`PUBSUB NUMSUB`, `CLIENT LIST`) and the gateway with
-//! its `/metrics` on an admin port (`--admin 127.0.0.1:0`, found in the start-up line). Figures (delivery
+//! its `/metrics` on the admin port the test support gives it. Figures (delivery
 //! rate, RSS, request latency during the fan-out) are printed: run with `-- --nocapture` to see them.
 
 mod support;
@@ -45,51 +45,10 @@ fn heavy() -> MutexGuard<'static, ()> {
 
 // ----- set-up -----
 
-/// A Redis server and a ready webdis-mode gateway with an admin port, plus `extra` arguments; returns
-/// the admin address too.
-fn setup(extra: &[&str]) -> (RedisServer, Gateway, SocketAddr) {
-    let redis = RedisServer::start();
-    let mut args = vec!["--api", "webdis", "--admin", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let gateway = Gateway::start(&redis, &args);
-    wait_webdis_ready(gateway.addr());
-    let admin = admin_addr(&gateway.log()).unwrap_or_else(|| {
-        panic!(
-            "no `admin on ADDR` in the start-up line; log:\n{}",
-            gateway.log()
-        )
-    });
-    (redis, gateway, admin)
-}
+/// The flags of every gateway here.
+const WEBDIS: &[&str] = &["--api", "webdis"];
 
-// ----- what Redis and the gateway say -----
-
-/// The value of the sample `name` (no labels) in `GET /metrics` on the admin port.
-#[track_caller]
-fn metric(admin: SocketAddr, name: &str) -> f64 {
-    let response = request(admin, "GET", "/metrics", &[], b"");
-    expect_status(&response, 200);
-    let text = response.text();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no sample {name} in /metrics:\n{text}"))
-}
-
-/// Polls `/metrics` until `name` equals `want`.
-#[track_caller]
-fn wait_metric(admin: SocketAddr, name: &str, want: f64) {
-    let mut seen = f64::NAN;
-    let reached = poll_until(SETTLE, || {
-        seen = metric(admin, name);
-        seen == want
-    });
-    assert!(
-        reached,
-        "{name} stayed {seen} instead of {want} for {SETTLE:?}"
-    );
-}
+// ----- what Redis says -----
 
 /// `PUBSUB NUMSUB channel`: how many Redis connections are subscribed to it.
 #[track_caller]
@@ -384,7 +343,7 @@ fn thousand_subscribers_receive_every_message_in_order() {
     const MESSAGES: usize = 1_000;
     const READERS: usize = 4;
     let _heavy = heavy();
-    let (redis, gateway, _admin) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     redis.cmd(&[b"SET", b"k", b"v"]);
 
@@ -539,7 +498,7 @@ fn subscribers_that_vanish_mid_stream_leave_nothing_behind() {
     const CHANNELS: usize = 10;
     const PUBLISH_SPACING: Duration = Duration::from_micros(200);
     let _heavy = heavy();
-    let (redis, mut gateway, admin) = setup(&[]);
+    let (redis, mut gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     let (mut rng, seed) = Rng::from_env(0x5eed_0f5a_b5e5);
     // The baseline once the pool is full (the maintainer fills it after start-up).
@@ -624,14 +583,14 @@ fn subscribers_that_vanish_mid_stream_leave_nothing_behind() {
     assert!(published > 0, "the publisher published nothing");
 
     assert!(gateway.is_running(), "the gateway died");
-    wait_webdis_ready(addr);
-    wait_metric(admin, "redis_gateway_pubsub_subscriptions", 0.0);
-    wait_metric(admin, "redis_gateway_pubsub_topics", 0.0);
+    gateway.wait_ready();
+    gateway.wait_metric("redis_gateway_pubsub_subscriptions", 0.0);
+    gateway.wait_metric("redis_gateway_pubsub_topics", 0.0);
     for c in 0..CHANNELS {
         wait_numsub(&redis, &format!("churn-{c}"), 0);
     }
     assert!(
-        metric(admin, "redis_gateway_stream_messages_total") >= messages_read as f64,
+        gateway.metric("redis_gateway_stream_messages_total") >= messages_read as f64,
         "every message read was counted"
     );
     // The pub/sub connection (and its thread) stays: a few descriptors more than before.
@@ -686,7 +645,7 @@ fn the_confirmation_comes_before_any_message() {
     const BURST: usize = 100_000;
     const ATTEMPTS: usize = 3;
     let _heavy = heavy();
-    let (redis, gateway, admin) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     let confirmation = subscribed_chunk("race", 1);
     for attempt in 1..=ATTEMPTS {
@@ -696,7 +655,7 @@ fn the_confirmation_comes_before_any_message() {
         publish_burst(&redis, "race", BURST);
         // It leaves (with unread bytes: a reset): the gateway sends UNSUBSCRIBE behind the backlog.
         drop(first);
-        wait_metric(admin, "redis_gateway_pubsub_subscriptions", 0.0);
+        gateway.wait_metric("redis_gateway_pubsub_subscriptions", 0.0);
         // A new subscriber makes the gateway SUBSCRIBE again. Redis answers that after the backlog and
         // after the UNSUBSCRIBE; until it does, nothing may reach this stream, and certainly not
         // messages published before it subscribed.
@@ -721,7 +680,7 @@ fn the_confirmation_comes_before_any_message() {
             show(&early[early.len() - 1])
         );
         drop(second);
-        wait_metric(admin, "redis_gateway_pubsub_subscriptions", 0.0);
+        gateway.wait_metric("redis_gateway_pubsub_subscriptions", 0.0);
         wait_numsub(&redis, "race", 0);
     }
 }
@@ -731,7 +690,8 @@ fn a_subscriber_that_does_not_read_is_cut_without_slowing_the_others() {
     const ROUND: usize = 1_000;
     const MAX_ROUNDS: usize = 20;
     let _heavy = heavy();
-    let (redis, gateway, admin) = setup(&["--max-stream-buffer", "65536"]);
+    let (redis, gateway) =
+        Gateway::with_redis(&[WEBDIS, &["--max-stream-buffer", "65536"]].concat());
     let addr = gateway.addr();
 
     let mut stalled = Subscriber::open(addr, "/SUBSCRIBE/firehose");
@@ -774,7 +734,7 @@ fn a_subscriber_that_does_not_read_is_cut_without_slowing_the_others() {
             publisher.publish("firehose", payload(published).as_bytes());
             published += 1;
         }
-        if published >= 2 * ROUND && metric(admin, "redis_gateway_stream_overflows_total") >= 1.0 {
+        if published >= 2 * ROUND && gateway.metric("redis_gateway_stream_overflows_total") >= 1.0 {
             break;
         }
     }
@@ -783,7 +743,7 @@ fn a_subscriber_that_does_not_read_is_cut_without_slowing_the_others() {
         1,
         "Redis still has the gateway subscribed"
     );
-    let overflows = metric(admin, "redis_gateway_stream_overflows_total");
+    let overflows = gateway.metric("redis_gateway_stream_overflows_total");
     assert!(
         overflows >= 1.0,
         "{published} KiB published and the stream that does not read was never cut \
@@ -826,13 +786,13 @@ fn a_subscriber_that_does_not_read_is_cut_without_slowing_the_others() {
             || ending.starts_with("read failed: Connection reset"),
         "after {n} messages the stalled subscriber's stream must end with the connection: {ending}"
     );
-    wait_metric(admin, "redis_gateway_pubsub_subscriptions", 0.0);
+    gateway.wait_metric("redis_gateway_pubsub_subscriptions", 0.0);
 }
 
 #[test]
 fn streams_survive_a_redis_restart() {
     const SUBSCRIBERS: usize = 100;
-    let (mut redis, gateway, admin) = setup(&[]);
+    let (mut redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     let mut subscribers = open_many(
         addr,
@@ -860,7 +820,7 @@ fn streams_survive_a_redis_restart() {
         subscriber.expect_chunk(&subscribed_chunk("phoenix", 1));
     }
     assert_eq!(numsub(&redis, "phoenix"), 1, "subscribed again, once");
-    assert_eq!(metric(admin, "redis_gateway_pubsub_subscriptions"), 100.0);
+    assert_eq!(gateway.metric("redis_gateway_pubsub_subscriptions"), 100.0);
 
     let mut publisher = Publisher::connect(&redis);
     for n in 0..10 {
@@ -885,7 +845,7 @@ fn streams_survive_a_redis_restart() {
 
 #[test]
 fn psubscribe_and_jsonp_and_raw_formats() {
-    let (redis, gateway, _admin) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
 
     /// Reads exactly `want.len()` bytes off the stream (after its head) and compares them.
@@ -973,7 +933,7 @@ fn psubscribe_and_jsonp_and_raw_formats() {
 
 #[test]
 fn subscriptions_that_cannot_stream_are_refused() {
-    let (redis, gateway, admin) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     let bare = request(addr, "GET", "/SUBSCRIBE", &[], b"");
     expect_status(&bare, 400);
@@ -983,12 +943,12 @@ fn subscriptions_that_cannot_stream_are_refused() {
     expect_status(&old, 400);
     assert!(old.text().contains("HTTP/1.1"), "{old:?}");
     assert_eq!(numsub(&redis, "ch"), 0);
-    assert_eq!(metric(admin, "redis_gateway_pubsub_subscriptions"), 0.0);
+    assert_eq!(gateway.metric("redis_gateway_pubsub_subscriptions"), 0.0);
 }
 
 #[test]
 fn a_head_request_for_a_subscription_gets_no_body() {
-    let (redis, gateway, _admin) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let mut stream = connect(gateway.addr());
     // The answer to a subscription is a body that never ends, so HEAD has no head to give: 405
     // naming GET, and (as for every 405) the connection closes. No stream body may follow.
@@ -1004,7 +964,7 @@ fn a_head_request_for_a_subscription_gets_no_body() {
 
 #[test]
 fn several_channels_are_confirmed_in_order() {
-    let (redis, gateway, _admin) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let channels: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
     // The first subscription of a fresh gateway: it arrives while the pub/sub connection is still
     // being opened. Redis confirms `SUBSCRIBE c0 … c9` in the order asked, counting 1 to 10.
@@ -1031,18 +991,18 @@ fn several_channels_are_confirmed_in_order() {
 
 #[test]
 fn last_subscriber_leaving_unsubscribes_in_redis() {
-    let (redis, gateway, admin) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     let mut first = Subscriber::open(addr, "/SUBSCRIBE/pair");
     first.expect_chunk(&subscribed_chunk("pair", 1));
     let mut second = Subscriber::open(addr, "/SUBSCRIBE/pair");
     second.expect_chunk(&subscribed_chunk("pair", 1));
     assert_eq!(numsub(&redis, "pair"), 1);
-    assert_eq!(metric(admin, "redis_gateway_pubsub_subscriptions"), 2.0);
-    assert_eq!(metric(admin, "redis_gateway_pubsub_topics"), 1.0);
+    assert_eq!(gateway.metric("redis_gateway_pubsub_subscriptions"), 2.0);
+    assert_eq!(gateway.metric("redis_gateway_pubsub_topics"), 1.0);
 
     drop(first);
-    wait_metric(admin, "redis_gateway_pubsub_subscriptions", 1.0);
+    gateway.wait_metric("redis_gateway_pubsub_subscriptions", 1.0);
     assert_eq!(
         numsub(&redis, "pair"),
         1,
@@ -1053,8 +1013,8 @@ fn last_subscriber_leaving_unsubscribes_in_redis() {
 
     drop(second);
     wait_numsub(&redis, "pair", 0);
-    wait_metric(admin, "redis_gateway_pubsub_subscriptions", 0.0);
-    assert_eq!(metric(admin, "redis_gateway_pubsub_topics"), 0.0);
+    gateway.wait_metric("redis_gateway_pubsub_subscriptions", 0.0);
+    assert_eq!(gateway.metric("redis_gateway_pubsub_topics"), 0.0);
     assert_eq!(
         Publisher::connect(&redis).publish("pair", b"nobody"),
         0,
@@ -1074,7 +1034,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn answers_pipelined_before_a_subscription_are_not_lost() {
-    let (_redis, gateway, _admin) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(WEBDIS);
     let mut stream = connect(gateway.addr());
     let mut bytes = format_request("GET", "/SET/k1/v1", &[], b"");
     bytes.extend(format_request("GET", "/GET/k1", &[], b""));
@@ -1095,7 +1055,7 @@ fn answers_pipelined_before_a_subscription_are_not_lost() {
 
 #[test]
 fn names_longer_than_the_limit_are_refused() {
-    let (_redis, gateway, _admin) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(WEBDIS);
     let long = "c".repeat(1025);
     let response = request(
         gateway.addr(),
@@ -1114,7 +1074,7 @@ fn names_longer_than_the_limit_are_refused() {
 #[test]
 fn a_huge_message_to_many_subscribers_keeps_memory_bounded() {
     let _heavy = heavy();
-    let (redis, gateway, admin) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     // 100 subscribers that leave as soon as the message is out: each had a copy of it rendered
     // (a 5 MB payload of control bytes is 30 MB of escaped JSON); peak RSS reached 1.5 GB.
@@ -1122,8 +1082,8 @@ fn a_huge_message_to_many_subscribers_keeps_memory_bounded() {
     let payload = vec![1u8; 5_000_000];
     Publisher::connect(&redis).publish("big", &payload);
     drop(subscribers);
-    wait_webdis_ready(addr);
-    wait_metric(admin, "redis_gateway_pubsub_subscriptions", 0.0);
+    gateway.wait_ready();
+    gateway.wait_metric("redis_gateway_pubsub_subscriptions", 0.0);
     let peak = peak_rss_kib(gateway.pid());
     println!(
         "peak RSS after a 5 MB message to 100 subscribers: {} MiB",
@@ -1141,7 +1101,7 @@ fn a_huge_message_to_many_subscribers_keeps_memory_bounded() {
 fn a_stalled_redis_never_holds_the_poll_loop() {
     let _heavy = heavy();
     // A long Redis timeout: if anything on the poll loop waited for Redis, it would wait this long.
-    let (redis, gateway, _admin) = setup(&["--redis-timeout", "30s"]);
+    let (redis, gateway) = Gateway::with_redis(&[WEBDIS, &["--redis-timeout", "30s"]].concat());
     let addr = gateway.addr();
     let mut first = Subscriber::open(addr, "/SUBSCRIBE/stall-0");
     first.expect_chunk(&subscribed_chunk("stall-0", 1));

@@ -79,10 +79,9 @@ struct Sample {
 fn redis_killed_under_load_fails_fast_and_recovers_pool_after_restart() {
     const CLIENTS: usize = 8;
     const KEYS_PER_CLIENT: usize = 16;
-    let mut redis = RedisServer::start();
     let pool = POOL.to_string();
-    let mut gateway = Gateway::start(&redis, &["--pool-size", &pool, "--redis-timeout", "1s"]);
-    gateway.wait_ready();
+    let (mut redis, mut gateway) =
+        Gateway::with_redis(&["--pool-size", &pool, "--redis-timeout", "1s"]);
     redis
         .wait_gateway_pool(POOL, START_TIMEOUT)
         .expect("pool never filled");
@@ -254,10 +253,8 @@ fn redis_killed_under_load_fails_fast_and_recovers_pool_after_restart() {
 #[test]
 fn each_kill_of_redis_is_logged_as_one_outage_and_one_recovery() {
     const KILLS: usize = 6;
-    let mut redis = RedisServer::start();
     let pool = POOL.to_string();
-    let mut gateway = Gateway::start(&redis, &["--pool-size", &pool]);
-    gateway.wait_ready();
+    let (mut redis, mut gateway) = Gateway::with_redis(&["--pool-size", &pool]);
     let addr = gateway.addr();
     let baseline = gateway.usage();
     let stop = Arc::new(AtomicBool::new(false));
@@ -332,10 +329,9 @@ fn each_kill_of_redis_is_logged_as_one_outage_and_one_recovery() {
 #[test]
 fn redis_stopped_gives_504_fast_and_never_a_reply_meant_for_another_request() {
     const KEYS: usize = 32;
-    let redis = RedisServer::start();
     let pool = POOL.to_string();
-    let mut gateway = Gateway::start(&redis, &["--pool-size", &pool, "--redis-timeout", "1s"]);
-    gateway.wait_ready();
+    let (redis, mut gateway) =
+        Gateway::with_redis(&["--pool-size", &pool, "--redis-timeout", "1s"]);
     let addr = gateway.addr();
     let value = |k: usize| format!("value-of-{k}-{}", "x".repeat(k));
     for k in 0..KEYS {
@@ -457,11 +453,9 @@ fn redis_stopped_gives_504_fast_and_never_a_reply_meant_for_another_request() {
 
 #[test]
 fn redis_with_an_unknown_password_gives_503_and_one_log_line_then_recovers() {
-    let mut redis = RedisServer::start();
-    let port = redis.port();
     let pool = POOL.to_string();
-    let mut gateway = Gateway::start(&redis, &["--pool-size", &pool]);
-    gateway.wait_ready();
+    let (mut redis, mut gateway) = Gateway::with_redis(&["--pool-size", &pool]);
+    let port = redis.port();
     let addr = gateway.addr();
     let baseline = gateway.usage();
 
@@ -509,8 +503,10 @@ fn redis_with_an_unknown_password_gives_503_and_one_log_line_then_recovers() {
             .map(str::to_string)
             .collect::<Vec<_>>()
     };
-    let repeated = poll_until(Duration::from_millis(1_500), || auth_lines().len() > 1);
+    // Four more refused attempts, each a chance to log again.
+    gateway.wait_connect_failures(4);
     let lines = auth_lines();
+    let repeated = lines.len() > 1;
     assert!(
         !repeated && lines.len() == 1,
         "want exactly one log line about the refused authentication, got {}:\n{}",
@@ -579,7 +575,9 @@ fn maxclients_below_pool_size_serves_with_fewer_connections_and_says_so_once() {
         "the log never says the pool is short:\n{}",
         gateway.log()
     );
-    let repeated = poll_until(Duration::from_millis(1_500), || short().len() > 1);
+    // Four more attempts refused for maxclients, each a chance to log again.
+    gateway.wait_connect_failures(4);
+    let repeated = short().len() > 1;
     assert!(
         !repeated,
         "the short pool was logged more than once:\n{}",

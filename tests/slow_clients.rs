@@ -9,8 +9,7 @@ mod support;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 use support::*;
@@ -45,27 +44,20 @@ const SMALL_STACK: usize = 256 * 1024;
 const FD_SLACK: usize = 10;
 const RSS_SLACK_KIB: u64 = 8 * 1024;
 
-fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
-    let redis = RedisServer::start();
-    let mut args = FLAGS.to_vec();
-    args.extend_from_slice(extra);
-    let gateway = Gateway::start(&redis, &args);
-    gateway.wait_ready();
-    (redis, gateway)
-}
-/// The baseline for the survival checks, taken once the Redis pool is full (the maintainer fills
-/// it after the first request succeeds: 3 std streams + listener + 40 pooled connections), so
-/// that the pool's growth is not mistaken for leaked descriptors.
-fn steady_baseline(gateway: &Gateway) -> Usage {
-    poll_until(Duration::from_secs(5), || gateway.usage().fds >= 3 + 1 + 40);
-    gateway.usage()
-}
-
 fn spawn_small<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> thread::JoinHandle<T> {
     thread::Builder::new()
         .stack_size(SMALL_STACK)
         .spawn(f)
         .expect("spawn a driver thread")
+}
+
+/// A gateway with the short timeouts and `extra`, the 8 KiB value `/v8k` that the normal client reads,
+/// and the baseline of the survival checks.
+fn target(extra: &[&str]) -> (RedisServer, Gateway, Usage) {
+    let (redis, gateway) = Gateway::with_redis(&[FLAGS, extra].concat());
+    put_value(gateway.addr(), "/v8k", 8 * 1024);
+    let baseline = gateway.steady_usage();
+    (redis, gateway, baseline)
 }
 
 /// Stores `len` bytes under `path` (PUT must answer 204).
@@ -163,6 +155,17 @@ fn pump(peers: &mut [Peer], scratch: &mut [u8]) -> bool {
         }
     }
     progress
+}
+
+/// Pumps every open peer until `deadline`, or until `more` says the attack is over; `more` also sends
+/// what is due. Pauses 2 ms after a pass in which nothing arrived.
+fn drive(peers: &mut [Peer], deadline: Instant, mut more: impl FnMut(&mut [Peer]) -> bool) {
+    let mut scratch = vec![0u8; 64 * 1024];
+    while Instant::now() < deadline && more(peers) {
+        if !pump(peers, &mut scratch) {
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 /// A nonblocking write of all of `bytes` (small writes only); false when the socket refused it.
@@ -274,6 +277,18 @@ fn normal_client(addr: SocketAddr, path: &str, len: usize, n: usize, spacing: Du
     latency
 }
 
+/// Runs `attack` on a driver thread while the normal client makes 50 GETs of `/v8k`, one every
+/// `spacing`; returns what the attack returned and what the normal client saw.
+fn during<T: Send + 'static>(
+    addr: SocketAddr,
+    spacing: Duration,
+    attack: impl FnOnce() -> T + Send + 'static,
+) -> (T, Latency) {
+    let driver = spawn_small(attack);
+    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, spacing);
+    (driver.join().expect("driver thread"), latency)
+}
+
 #[derive(Debug, Default)]
 struct Latency {
     samples: Vec<Duration>,
@@ -340,22 +355,19 @@ fn describe_spread(label: &str, mut values: Vec<Duration>) -> String {
 
 #[test]
 fn trickled_heads_get_408_after_the_header_timeout() {
-    let (_redis, mut gateway) = setup(&[]);
+    let (_redis, mut gateway, baseline) = target(&[]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = steady_baseline(&gateway);
 
     // A head that never ends, one byte every 200 ms on each of 200 connections.
     let mut script = b"GET /v8k HTTP/1.1\r\nHost: x\r\nX-Slow: ".to_vec();
     script.extend(std::iter::repeat_n(b'a', 200));
     let mut peers = open_peers(addr, 200);
     let started = Instant::now();
-    let driver = spawn_small(move || {
-        let mut scratch = vec![0u8; 64 * 1024];
+    let (peers, latency) = during(addr, Duration::from_millis(25), move || {
         let deadline = started + HEADER_TIMEOUT + Duration::from_secs(5);
         let mut sent = 0;
         let mut next_byte = started;
-        while Instant::now() < deadline && peers.iter().any(Peer::is_open) {
+        drive(&mut peers, deadline, |peers| {
             if Instant::now() >= next_byte && sent < script.len() {
                 for peer in peers
                     .iter_mut()
@@ -366,14 +378,10 @@ fn trickled_heads_get_408_after_the_header_timeout() {
                 sent += 1;
                 next_byte += Duration::from_millis(200);
             }
-            if !pump(&mut peers, &mut scratch) {
-                thread::sleep(Duration::from_millis(2));
-            }
-        }
+            peers.iter().any(Peer::is_open)
+        });
         peers
     });
-    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(25));
-    let peers = driver.join().expect("driver thread");
 
     latency.expect_fast("200 trickled heads");
     expect_cut_with_408(&peers, started, HEADER_TIMEOUT, "trickled heads");
@@ -412,10 +420,8 @@ fn expect_cut_with_408(peers: &[Peer], started: Instant, timeout: Duration, what
 
 #[test]
 fn bodies_that_pause_longer_than_the_body_timeout_get_408() {
-    let (_redis, mut gateway) = setup(&[]);
+    let (_redis, mut gateway, baseline) = target(&[]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = steady_baseline(&gateway);
 
     // The head and 1000 of the 100000 body bytes, then a pause longer than the body timeout.
     let mut start = b"PUT /paused HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".to_vec();
@@ -425,18 +431,13 @@ fn bodies_that_pause_longer_than_the_body_timeout_get_408() {
         assert!(send_nb(peer, &start), "could not send the head");
     }
     let started = Instant::now();
-    let driver = spawn_small(move || {
-        let mut scratch = vec![0u8; 64 * 1024];
+    let (peers, latency) = during(addr, Duration::from_millis(25), move || {
         let deadline = started + BODY_TIMEOUT + Duration::from_secs(5);
-        while Instant::now() < deadline && peers.iter().any(Peer::is_open) {
-            if !pump(&mut peers, &mut scratch) {
-                thread::sleep(Duration::from_millis(2));
-            }
-        }
+        drive(&mut peers, deadline, |peers| {
+            peers.iter().any(Peer::is_open)
+        });
         peers
     });
-    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(25));
-    let peers = driver.join().expect("driver thread");
 
     latency.expect_fast("200 paused bodies");
     expect_cut_with_408(&peers, started, BODY_TIMEOUT, "paused bodies");
@@ -446,10 +447,8 @@ fn bodies_that_pause_longer_than_the_body_timeout_get_408() {
 
 #[test]
 fn bodies_trickling_faster_than_the_pause_limit_are_received() {
-    let (_redis, mut gateway) = setup(&[]);
+    let (_redis, mut gateway, baseline) = target(&[]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = steady_baseline(&gateway);
 
     // 6000 bytes in 12 pieces of 500, one every 500 ms: 5.5 s in all, longer than the header and
     // body timeouts together, but never a pause near the 2 s body timeout.
@@ -466,15 +465,12 @@ fn bodies_trickling_faster_than_the_pause_limit_are_received() {
         assert!(send_nb(peer, head.as_bytes()), "could not send the head");
     }
     let started = Instant::now();
-    let driver = spawn_small(move || {
-        let mut scratch = vec![0u8; 64 * 1024];
+    let (peers, latency) = during(addr, Duration::from_millis(100), move || {
         let piece = vec![b's'; PIECE];
         let deadline = started + EVERY * PIECES as u32 + Duration::from_secs(5);
         let mut sent = 0;
         let mut next = started + EVERY;
-        while Instant::now() < deadline
-            && peers.iter().any(|p| p.received.is_empty() && p.is_open())
-        {
+        drive(&mut peers, deadline, |peers| {
             if sent < PIECES && Instant::now() >= next {
                 for peer in peers.iter_mut().filter(|p| p.is_open()) {
                     send_nb(peer, &piece);
@@ -482,14 +478,10 @@ fn bodies_trickling_faster_than_the_pause_limit_are_received() {
                 sent += 1;
                 next += EVERY;
             }
-            if !pump(&mut peers, &mut scratch) {
-                thread::sleep(Duration::from_millis(2));
-            }
-        }
+            peers.iter().any(|p| p.received.is_empty() && p.is_open())
+        });
         peers
     });
-    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(100));
-    let peers = driver.join().expect("driver thread");
 
     let last_piece = EVERY * PIECES as u32;
     let mut problems = Vec::new();
@@ -530,11 +522,11 @@ fn bodies_trickling_faster_than_the_pause_limit_are_received() {
 /// be held by a blocked write: it is measured and printed, not asserted.
 #[test]
 fn clients_that_never_read_are_cut_and_others_are_served() {
-    let (_redis, mut gateway) = setup(&[]);
+    let (_redis, mut gateway) = Gateway::with_redis(FLAGS);
     let addr = gateway.addr();
     put_value(addr, "/v1m", 1024 * 1024);
     put_value(addr, "/v8k", 8 * 1024);
-    let baseline = steady_baseline(&gateway);
+    let baseline = gateway.steady_usage();
     let workers = 9;
     let n = 200;
 
@@ -680,25 +672,17 @@ fn serve_one_each(peers: &mut [Peer], timeout: Duration) {
     for peer in peers.iter_mut() {
         send_nb(peer, request);
     }
-    let mut scratch = vec![0u8; 64 * 1024];
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline
-        && peers
+    drive(peers, Instant::now() + timeout, |peers| {
+        peers
             .iter()
             .any(|p| p.is_open() && parse_responses(&p.received).map_or(true, |r| r.is_empty()))
-    {
-        if !pump(peers, &mut scratch) {
-            thread::sleep(Duration::from_millis(2));
-        }
-    }
+    });
 }
 
 #[test]
 fn a_thousand_idle_keep_alive_connections_cost_little_and_are_closed() {
-    let (_redis, mut gateway) = setup(&[]);
+    let (_redis, mut gateway, baseline) = target(&[]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = steady_baseline(&gateway);
 
     let n = 1000;
     // Served in chunks as they open: opening 1000 sockets can take longer than the idle timeout
@@ -772,21 +756,17 @@ fn a_thousand_idle_keep_alive_connections_cost_little_and_are_closed() {
 fn five_thousand_connections_at_once_are_served_or_refused_cleanly() {
     // Opening 5000 connections takes seconds: a longer idle timeout (the last flag wins) keeps the
     // first ones from being closed as idle before the GETs go out.
-    let (_redis, mut gateway) = setup(&["--idle-timeout", "60s"]);
+    let (_redis, mut gateway, baseline) = target(&["--idle-timeout", "60s"]);
     let addr = gateway.addr();
-    put_value(addr, "/v8k", 8 * 1024);
-    let baseline = steady_baseline(&gateway);
     let n = 5000;
 
     let started = Instant::now();
-    let driver = spawn_small(move || {
+    let ((peers, connected), latency) = during(addr, Duration::from_millis(20), move || {
         let mut peers = open_peers(addr, n);
         let connected = started.elapsed();
         serve_one_each(&mut peers, Duration::from_secs(20));
         (peers, connected)
     });
-    let latency = normal_client(addr, "/v8k", 8 * 1024, 50, Duration::from_millis(20));
-    let (peers, connected) = driver.join().expect("driver thread");
     let peak = gateway.usage();
     eprintln!(
         "5000 connections: connected in {connected:?}, answered after {:?}; gateway {peak:?}",
@@ -823,9 +803,10 @@ fn five_thousand_connections_at_once_are_served_or_refused_cleanly() {
 
 #[test]
 fn connections_beyond_max_connections_get_503_and_a_log_line() {
-    let (_redis, mut gateway) = setup(&["--max-connections", "100"]);
+    let (_redis, mut gateway) =
+        Gateway::with_redis(&[FLAGS, &["--max-connections", "100"]].concat());
     let addr = gateway.addr();
-    let baseline = steady_baseline(&gateway);
+    let baseline = gateway.steady_usage();
     let n = 150;
     let mut peers = open_peers(addr, n);
     serve_one_each(&mut peers, Duration::from_secs(10));
@@ -891,77 +872,6 @@ fn connections_beyond_max_connections_get_503_and_a_log_line() {
 // Out of descriptors
 // ---------------------------------------------------------------------------------------------
 
-/// A gateway started through `sh -c 'ulimit -n LIMIT; exec BINARY ARGS…'`, killed on drop.
-struct LimitedGateway {
-    child: Child,
-    addr: SocketAddr,
-    log_path: PathBuf,
-    _dir: TempDir,
-}
-
-impl LimitedGateway {
-    fn start(fd_limit: u32, redis: &RedisServer, extra: &[&str]) -> LimitedGateway {
-        let dir = TempDir::new("limited-gateway");
-        let log_path = dir.path().join("gateway.log");
-        let log = std::fs::File::create(&log_path).expect("create the log file");
-        let redis_addr = format!("127.0.0.1:{}", redis.port());
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("ulimit -n {fd_limit} && exec \"$0\" \"$@\""))
-            .arg(support::gateway::BINARY)
-            .args(["--listen", "127.0.0.1:0", "--redis", &redis_addr])
-            .args(FLAGS)
-            .args(extra)
-            .env_remove("REDIS_PASSWORD")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn sh");
-        let mut addr = None;
-        poll_until(START_TIMEOUT, || {
-            addr = support::gateway::listening_addr(&read_log(&log_path));
-            addr.is_some() || matches!(child.try_wait(), Ok(Some(_)))
-        });
-        let Some(addr) = addr else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the gateway under `ulimit -n {fd_limit}` never listened; log:\n{}",
-                read_log(&log_path)
-            );
-        };
-        LimitedGateway {
-            child,
-            addr,
-            log_path,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        read_log(&self.log_path)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for LimitedGateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if thread::panicking() {
-            eprintln!("----- gateway log -----\n{}\n----- end -----", self.log());
-        }
-    }
-}
-
 /// utime + stime of `pid`, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -991,8 +901,11 @@ fn cpu_percent(ticks: u64, window: Duration) -> f64 {
 #[test]
 fn out_of_descriptors_is_logged_without_spinning_and_recovers() {
     let redis = RedisServer::start();
-    let mut gateway = LimitedGateway::start(64, &redis, &["--pool-size", "8"]);
-    let addr = gateway.addr;
+    let redis_addr = redis.addr().to_string();
+    let listen = ["--listen", "127.0.0.1:0", "--redis", redis_addr.as_str()];
+    let mut gateway =
+        Gateway::spawn_with_fd_limit(64, &[&listen[..], FLAGS, &["--pool-size", "8"]].concat());
+    let addr = gateway.addr();
     assert!(
         poll_until(START_TIMEOUT, || {
             matches!(try_request(addr, "GET", "/k", &[], b""), Ok(r) if r.status == 404)
@@ -1000,7 +913,7 @@ fn out_of_descriptors_is_logged_without_spinning_and_recovers() {
         "the gateway under ulimit -n 64 never served; log:\n{}",
         gateway.log()
     );
-    let baseline = usage(gateway.pid());
+    let baseline = gateway.usage();
 
     // 100 connections, held open, each with a request: more than 64 descriptors can hold.
     let mut peers = open_peers(addr, 100);
@@ -1027,7 +940,7 @@ fn out_of_descriptors_is_logged_without_spinning_and_recovers() {
     let window = window_start.elapsed();
     let cpu = cpu_percent(cpu_ticks(gateway.pid()) - ticks_before, window);
     let lines = gateway.log().matches("accept failed").count() - lines_before;
-    let fds = usage(gateway.pid()).fds;
+    let fds = gateway.usage().fds;
     eprintln!(
         "out of descriptors: CPU {cpu:.1}% of a core over {window:?}, {lines} `accept failed` \
          lines, {fds} fds open (limit 64)"
@@ -1059,9 +972,9 @@ fn out_of_descriptors_is_logged_without_spinning_and_recovers() {
     assert!(served, "no normal PUT succeeded after the flood: {last}");
     let get = try_request(addr, "GET", "/after-emfile", &[], b"").expect("GET after the flood");
     assert_eq!((get.status, get.body.as_slice()), (200, &b"alive"[..]));
-    let mut now = usage(gateway.pid());
+    let mut now = gateway.usage();
     let settled = poll_until(Duration::from_secs(10), || {
-        now = usage(gateway.pid());
+        now = gateway.usage();
         now.fds <= baseline.fds + FD_SLACK && now.rss_kib <= baseline.rss_kib + RSS_SLACK_KIB
     });
     assert!(

@@ -20,21 +20,8 @@ const CORS: [(&str, &str); 3] = [
     ),
 ];
 
-/// A Redis server and a ready webdis-mode gateway in front of it (a small pool: these tests need few).
-fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
-    let redis = RedisServer::start();
-    let gateway = start_webdis(&redis, extra);
-    (redis, gateway)
-}
-
-/// Starts a webdis-mode gateway in front of `redis` and waits until it answers.
-fn start_webdis(redis: &RedisServer, extra: &[&str]) -> Gateway {
-    let mut args = vec!["--api", "webdis", "--pool-size", "4"];
-    args.extend_from_slice(extra);
-    let gateway = Gateway::start(redis, &args);
-    wait_webdis_ready(gateway.addr());
-    gateway
-}
+/// The flags of every gateway here: the webdis API, and a small pool (these tests need few).
+const WEBDIS: &[&str] = &["--api", "webdis", "--pool-size", "4"];
 
 fn get(addr: SocketAddr, path: &str) -> Response {
     request(addr, "GET", path, &[], b"")
@@ -128,7 +115,7 @@ fn command_calls(redis: &RedisServer, command: &str) -> i64 {
 
 #[test]
 fn readme_examples_answer_byte_for_byte() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
 
     // The README's ETag example: this very body has this tag.
@@ -220,7 +207,7 @@ fn readme_examples_answer_byte_for_byte() {
 
 #[test]
 fn raw_format_is_the_resp_reply() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     let raw = "binary/octet-stream";
     redis.cmd(&[b"SET", b"z", b"hello"]);
@@ -254,7 +241,7 @@ fn raw_format_is_the_resp_reply() {
 
 #[test]
 fn plain_formats_write_the_value_itself() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     redis.cmd(&[b"SET", b"z", b"hello"]);
     for (ext, content_type) in [
@@ -304,7 +291,7 @@ fn plain_formats_write_the_value_itself() {
 
 #[test]
 fn msgpack_format() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     let msgpack = "application/x-msgpack";
     redis.cmd(&[b"SET", b"k", b"hi"]);
@@ -340,7 +327,7 @@ fn msgpack_format() {
 
 #[test]
 fn paths_split_into_arguments_as_webdis_splits_them() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
 
     // %2f and %2e stay inside one argument; + is a space; a literal + is %2B.
@@ -405,7 +392,7 @@ fn png_upload_with_expect_continue_then_etag_and_304() {
     assert_eq!(md5::hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
     assert_eq!(md5::hex(b"abc"), "900150983cd24fb0d6963f7d28e17f72");
 
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let png = fake_png();
     assert!(png.windows(2).any(|w| w == b"\r\n") && png.contains(&0));
 
@@ -469,7 +456,7 @@ fn png_upload_with_expect_continue_then_etag_and_304() {
 /// number of octets that would have been sent in the content of a 200 (OK) response to the same request".
 #[test]
 fn not_modified_does_not_announce_a_different_length() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(WEBDIS);
     let mut stream = connect(gateway.addr());
     let full = request_on(&mut stream, "GET", "/SET/hello/world", &[], b"");
     expect_ok(&full, "application/json", br#"{"SET":[true,"OK"]}"#);
@@ -492,7 +479,7 @@ fn not_modified_does_not_announce_a_different_length() {
 
 #[test]
 fn head_answers_the_headers_of_get() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     redis.cmd(&[b"SET", b"hello", b"world"]);
     let mut stream = connect(gateway.addr());
     let full = request_on(&mut stream, "GET", "/GET/hello", &[], b"");
@@ -519,7 +506,7 @@ fn head_answers_the_headers_of_get() {
 
 #[test]
 fn cors_headers_on_every_answer() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
 
     let options = request(addr, "OPTIONS", "/anything/at/all", &[], b"");
@@ -571,7 +558,8 @@ fn cors_headers_on_timeout_and_overload_answers() {
     let redis = RedisServer::start();
     let mut missing = Vec::new();
 
-    let slow = start_webdis(&redis, &["--header-timeout", "300ms"]);
+    let slow = Gateway::start(&redis, &[WEBDIS, &["--header-timeout", "300ms"]].concat());
+    slow.wait_ready();
     let mut stream = connect(slow.addr());
     send(&mut stream, b"GET /PI");
     let timeout = read_response(&mut stream).expect("an answer to a head that never ends");
@@ -580,7 +568,8 @@ fn cors_headers_on_timeout_and_overload_answers() {
         missing.push(format!("408 without CORS:\n{timeout:?}"));
     }
 
-    let full = start_webdis(&redis, &["--max-connections", "1"]);
+    let full = Gateway::start(&redis, &[WEBDIS, &["--max-connections", "1"]].concat());
+    full.wait_ready();
     // Hold the one connection (the probes' connections may take a moment to be released).
     let mut held: Option<TcpStream> = None;
     let got_it = poll_until(START_TIMEOUT, || {
@@ -613,7 +602,7 @@ fn cors_headers_on_timeout_and_overload_answers() {
 
 #[test]
 fn requests_without_host_are_accepted() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let mut stream = connect(gateway.addr());
     send(&mut stream, b"GET /PING HTTP/1.1\r\n\r\n");
     let response = read_response(&mut stream).expect("answer without Host");
@@ -645,7 +634,7 @@ struct Expected {
 
 #[test]
 fn fifty_pipelined_requests_are_answered_in_order() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     for i in 0..50 {
         let key = format!("pk{i}");
         redis.cmd(&[b"SET", key.as_bytes(), format!("value-{i}").as_bytes()]);
@@ -779,7 +768,7 @@ fn fifty_pipelined_requests_are_answered_in_order() {
 
 #[test]
 fn database_prefix_runs_on_connections_of_that_database() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let addr = gateway.addr();
     expect_json(addr, "/7/SET/k/v", r#"{"SET":[true,"OK"]}"#);
     expect_json(addr, "/7/GET/k", r#"{"GET":"v"}"#);
@@ -865,7 +854,7 @@ fn database_prefix_runs_on_connections_of_that_database() {
 
 #[test]
 fn state_changing_commands_are_refused_and_the_connection_stays_open() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     let mut stream = connect(gateway.addr());
     for (path, name) in [
         ("/MULTI", "MULTI"),
@@ -924,7 +913,7 @@ fn state_changing_commands_are_refused_and_the_connection_stays_open() {
 /// read into a 400 that closes the connection. webdis 0.1.9 answers both with `{"GET":"world"}`.
 #[test]
 fn unrelated_query_parameters_are_ignored_even_when_malformed() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBDIS);
     redis.cmd(&[b"SET", b"hello", b"world"]);
     let addr = gateway.addr();
     expect_json(addr, "/GET/hello?utm_source=news", r#"{"GET":"world"}"#);
@@ -940,7 +929,8 @@ fn unrelated_query_parameters_are_ignored_even_when_malformed() {
 
 #[test]
 fn conditions_apply_to_reads_and_answers_stay_within_the_reply_limit() {
-    let (redis, gateway) = setup(&["--max-reply-bytes", "2000000"]);
+    let (redis, gateway) =
+        Gateway::with_redis(&[WEBDIS, &["--max-reply-bytes", "2000000"]].concat());
     let addr = gateway.addr();
     // `If-None-Match` on a write is ignored: the command runs and its answer comes (never 304).
     let put = request(
@@ -970,7 +960,8 @@ fn conditions_apply_to_reads_and_answers_stay_within_the_reply_limit() {
 #[test]
 fn a_database_redis_does_not_have_is_a_bad_request() {
     let redis = RedisServer::start_with(&["--databases", "4"]);
-    let gateway = start_webdis(&redis, &[]);
+    let gateway = Gateway::start(&redis, WEBDIS);
+    gateway.wait_ready();
     let response = request(gateway.addr(), "GET", "/7/GET/x", &[], b"");
     expect_status(&response, 400);
     assert!(

@@ -8,7 +8,6 @@ mod support;
 use std::fs;
 use std::net::TcpStream;
 use std::time::Duration;
-use support::gateway::run;
 use support::*;
 
 /// `Authorization` for `user:password`, the credentials of webdis's example ACL.
@@ -92,7 +91,7 @@ fn the_fixture_file_configures_the_gateway() {
         "--listen wins over http_host"
     );
     assert_ne!(addr.port(), 7379, "--listen wins over http_port");
-    wait_webdis_ready(addr);
+    gateway.wait_ready();
     let log = gateway.log();
     assert!(
         log.contains("(webdis API)"),
@@ -145,7 +144,6 @@ fn the_fixture_file_configures_the_gateway() {
 
 #[test]
 fn acl_rules_match_by_subnet_and_basic_auth_and_later_rules_win() {
-    let redis = RedisServer::start();
     let dir = TempDir::new("webdis-acl");
     // redis_port 1 is overridden by the --redis flag that Gateway::start passes.
     let path = write_config(
@@ -163,8 +161,7 @@ fn acl_rules_match_by_subnet_and_basic_auth_and_later_rules_win() {
             ]
         }"#,
     );
-    let gateway = Gateway::start(&redis, &["--webdis-config", &path, "--pool-size", "4"]);
-    wait_webdis_ready(gateway.addr());
+    let (redis, gateway) = Gateway::with_redis(&["--webdis-config", &path, "--pool-size", "4"]);
     let mut stream = connect(gateway.addr());
 
     // "*" disabled everything; a later rule enabled GET.
@@ -215,7 +212,6 @@ fn acl_rules_match_by_subnet_and_basic_auth_and_later_rules_win() {
 /// follows its own documented rule. See the report.)
 #[test]
 fn within_one_rule_disabled_wins_as_in_webdis() {
-    let redis = RedisServer::start();
     let dir = TempDir::new("webdis-acl-rule");
     let path = write_config(
         &dir,
@@ -227,8 +223,7 @@ fn within_one_rule_disabled_wins_as_in_webdis() {
             ]
         }"#,
     );
-    let gateway = Gateway::start(&redis, &["--webdis-config", &path, "--pool-size", "4"]);
-    wait_webdis_ready(gateway.addr());
+    let (_redis, gateway) = Gateway::with_redis(&["--webdis-config", &path, "--pool-size", "4"]);
     let mut stream = connect(gateway.addr());
     // webdis 0.1.9 refuses all three: a rule's `disabled` list wins over its `enabled` list.
     let response = request_on(&mut stream, "GET", "/GET/k", &[], b"");
@@ -268,7 +263,7 @@ fn redis_auth_database_and_request_size_come_from_the_file() {
         &[],
     );
     let addr = gateway.addr();
-    wait_webdis_ready(addr);
+    gateway.wait_ready();
 
     // Authenticated (REDIS_PASSWORD is removed from the environment: the password is the file's), and
     // keys land in database 3.
@@ -332,7 +327,7 @@ fn bad_files_stop_the_gateway_with_exit_code_2() {
         let path = dir.path().join(name);
         fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         let path = path.to_string_lossy().into_owned();
-        let outcome = run(&["--webdis-config", &path], Duration::from_secs(10));
+        let outcome = run(&["--webdis-config", &path], &[], Duration::from_secs(10));
         assert_eq!(outcome.code(), Some(2), "{name}: exit code 2:\n{outcome:?}");
         assert!(
             outcome.stderr.contains(&path),
@@ -351,7 +346,7 @@ fn bad_files_stop_the_gateway_with_exit_code_2() {
     }
     let missing = dir.path().join("missing.json");
     let missing = missing.to_string_lossy().into_owned();
-    let outcome = run(&["--webdis-config", &missing], Duration::from_secs(10));
+    let outcome = run(&["--webdis-config", &missing], &[], Duration::from_secs(10));
     assert_eq!(outcome.code(), Some(2), "a missing file:\n{outcome:?}");
     assert!(outcome.stderr.contains(&missing), "{outcome:?}");
 }
@@ -362,6 +357,7 @@ fn print_config_names_the_webdis_file() {
     let path = write_config(&dir, r#"{"acl": [{"disabled": ["FLUSHALL"]}]}"#);
     let outcome = run(
         &["--webdis-config", &path, "--print-config"],
+        &[],
         Duration::from_secs(10),
     );
     assert_eq!(outcome.code(), Some(0), "{}", outcome.stderr);

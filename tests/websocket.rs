@@ -21,10 +21,9 @@ use ws_client::{WsClient, BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT};
 /// A minimal RFC 6455 client: masked frames out, strictly checked frames in.
 mod ws_client {
     use super::support::http::IO_TIMEOUT;
-    use super::support::{connect, send};
+    use super::support::{connect, send, wait_closed, Closed};
     use std::io::{self, Read};
     use std::net::{SocketAddr, TcpStream};
-    use std::time::{Duration, Instant};
 
     /// The key of RFC 6455 §1.3 and the accept value it must get.
     pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -231,27 +230,15 @@ mod ws_client {
                 "bytes after the last frame: {:?}",
                 String::from_utf8_lossy(&self.buf)
             );
-            let deadline = Instant::now() + Duration::from_secs(5);
-            let mut scratch = [0u8; 1024];
-            loop {
-                match self.stream.read(&mut scratch) {
-                    Ok(0) => return,
-                    Ok(n) => panic!(
-                        "bytes after the close frame: {:?}",
-                        String::from_utf8_lossy(&scratch[..n])
-                    ),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        panic!("the gateway did not close the connection within {IO_TIMEOUT:?}")
-                    }
-                    Err(_) => return, // reset: closed too
+            match wait_closed(&mut self.stream, IO_TIMEOUT) {
+                Closed::Eof | Closed::Reset(_) => {}
+                Closed::Data(bytes) => panic!(
+                    "bytes after the close frame: {:?}",
+                    String::from_utf8_lossy(&bytes)
+                ),
+                Closed::StillOpen => {
+                    panic!("the gateway did not close the connection within {IO_TIMEOUT:?}")
                 }
-                assert!(Instant::now() < deadline, "the connection stayed open");
             }
         }
 
@@ -373,39 +360,8 @@ mod ws_client {
 
 // ----- set-up -----
 
-/// A Redis server and a ready webdis-mode gateway with WebSockets on, plus `extra` arguments.
-fn setup(extra: &[&str]) -> (RedisServer, Gateway) {
-    let redis = RedisServer::start();
-    let gateway = start_gateway(&redis, extra);
-    (redis, gateway)
-}
-
-/// A webdis-mode gateway with WebSockets on in front of `redis`, once it answers `/PING`.
-fn start_gateway(redis: &RedisServer, extra: &[&str]) -> Gateway {
-    let mut args = vec!["--api", "webdis", "--websockets", "on", "--pool-size", "4"];
-    args.extend_from_slice(extra);
-    let gateway = Gateway::start(redis, &args);
-    wait_webdis_ready(gateway.addr());
-    gateway
-}
-
-/// The address after `admin on ` in the start-up line.
-fn admin_of(gateway: &Gateway) -> SocketAddr {
-    let log = gateway.log();
-    admin_addr(&log)
-        .unwrap_or_else(|| panic!("no `admin on ADDR` in the start-up line; log:\n{log}"))
-}
-
-/// The value of the sample `name` (no labels) in `GET /metrics` on the admin port.
-#[track_caller]
-fn metric(admin: SocketAddr, name: &str) -> f64 {
-    let text = request(admin, "GET", "/metrics", &[], b"").text();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no sample {name} in /metrics:\n{text}"))
-}
+/// The flags of every gateway here: the webdis API with WebSockets on, and a small pool.
+const WEBSOCKETS: &[&str] = &["--api", "webdis", "--websockets", "on", "--pool-size", "4"];
 
 /// Sends a raw handshake (any version and key) and returns the parsed answer.
 fn handshake(addr: SocketAddr, path: &str, version: &str, key: &str) -> Response {
@@ -427,7 +383,7 @@ fn set_command_of_length(key: &str, total: usize) -> (String, String) {
 
 #[test]
 fn the_handshake_is_answered_byte_for_byte() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let addr = gateway.addr();
     redis.cmd(&[b"SET", b"hello", b"world"]);
     for path in ["/", "/.json"] {
@@ -473,7 +429,7 @@ fn the_handshake_is_answered_byte_for_byte() {
 
 #[test]
 fn json_and_raw_commands_are_answered_in_order() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let addr = gateway.addr();
     let mut ws = WsClient::connect(addr, "/.json");
     assert_eq!(
@@ -552,7 +508,7 @@ fn json_and_raw_commands_are_answered_in_order() {
 
 #[test]
 fn an_unmasked_frame_is_refused_with_1002() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
     assert_eq!(ws.command(r#"["PING"]"#), r#"{"PING":[true,"PONG"]}"#);
     send(
@@ -564,7 +520,7 @@ fn an_unmasked_frame_is_refused_with_1002() {
 
 #[test]
 fn protocol_errors_close_with_1002() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let masked = |first: u8, payload: &[u8]| {
         let mut frame = ws_client::encode(true, 0, payload, Some([9, 8, 7, 6]));
         frame[0] = first;
@@ -612,7 +568,7 @@ fn protocol_errors_close_with_1002() {
 
 #[test]
 fn frames_are_read_however_they_are_cut() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let addr = gateway.addr();
     // One byte per write.
     let mut ws = WsClient::connect(addr, "/.json");
@@ -644,7 +600,7 @@ fn frames_are_read_however_they_are_cut() {
 
 #[test]
 fn payloads_of_every_length_form_go_both_ways() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
     // 125 bytes: the 7-bit length; 126: the first 16-bit one.
     for total in [125, 126] {
@@ -697,7 +653,7 @@ fn payloads_of_every_length_form_go_both_ways() {
 
 #[test]
 fn a_fragmented_message_with_a_ping_in_between_is_one_command() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
     // "héllo" split inside the two bytes of é: only the whole message must be UTF-8.
     let message = r#"["SET","frag","héllo"]"#.as_bytes();
@@ -718,7 +674,7 @@ fn a_fragmented_message_with_a_ping_in_between_is_one_command() {
 
 #[test]
 fn ping_gets_a_pong_and_close_is_echoed() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
     for payload in [&b""[..], b"are you there?", &[0u8, 255, 10, 13]] {
         ws.send_frame(true, PING, payload);
@@ -738,7 +694,7 @@ fn ping_gets_a_pong_and_close_is_echoed() {
 
 #[test]
 fn invalid_utf8_in_a_text_message_closes_with_1007() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
     ws.send_frame(true, TEXT, b"[\"SET\",\"u\",\"\xff\xfe\"]");
     ws.expect_close(1007);
@@ -753,7 +709,8 @@ fn invalid_utf8_in_a_text_message_closes_with_1007() {
 
 #[test]
 fn a_message_over_max_ws_message_closes_with_1009() {
-    let (redis, gateway) = setup(&["--max-ws-message", "1000"]);
+    let (redis, gateway) =
+        Gateway::with_redis(&[WEBSOCKETS, &["--max-ws-message", "1000"]].concat());
     let addr = gateway.addr();
     let mut ws = WsClient::connect(addr, "/.json");
     let (at_limit, _) = set_command_of_length("limit", 1000);
@@ -790,7 +747,11 @@ fn the_acl_applies_to_websocket_commands() {
     let config = dir.path().join("webdis.json");
     fs::write(&config, r#"{"acl":[{"disabled":["FLUSHALL"]}]}"#).expect("write webdis.json");
     let config = config.to_string_lossy().into_owned();
-    let gateway = start_gateway(&redis, &["--webdis-config", &config]);
+    let gateway = Gateway::start(
+        &redis,
+        &[WEBSOCKETS, &["--webdis-config", &config]].concat(),
+    );
+    gateway.wait_ready();
     redis.cmd(&[b"SET", b"keep", b"me"]);
 
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
@@ -823,7 +784,7 @@ fn the_acl_applies_to_websocket_commands() {
 
 #[test]
 fn subscribe_over_a_websocket_then_commands_still_work() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let addr = gateway.addr();
     redis.cmd(&[b"SET", b"hello", b"world"]);
     let mut ws = WsClient::connect(addr, "/.json");
@@ -870,7 +831,7 @@ fn subscribe_over_a_websocket_then_commands_still_work() {
 
 #[test]
 fn subscribing_twice_is_confirmed_twice() {
-    let (redis, gateway) = setup(&[]);
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     redis.cmd(&[b"SET", b"hello", b"world"]);
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
     ws.send_text(r#"["SUBSCRIBE","twice"]"#);
@@ -885,14 +846,14 @@ fn subscribing_twice_is_confirmed_twice() {
 
 #[test]
 fn a_websocket_that_does_not_read_is_cut_at_the_stream_limit() {
-    let (redis, gateway) = setup(&["--max-stream-buffer", "65536", "--admin", "127.0.0.1:0"]);
-    let admin = admin_of(&gateway);
+    let (redis, gateway) =
+        Gateway::with_redis(&[WEBSOCKETS, &["--max-stream-buffer", "65536"]].concat());
     let mut stalled = WsClient::connect(gateway.addr(), "/.json");
     stalled.send_text(r#"["SUBSCRIBE","flood"]"#);
     stalled.expect_text(r#"{"SUBSCRIBE":["subscribe","flood",1]}"#);
     let payload = "z".repeat(1024);
     let mut published = 0;
-    while metric(admin, "redis_gateway_stream_overflows_total") < 1.0 {
+    while gateway.metric("redis_gateway_stream_overflows_total") < 1.0 {
         assert!(
             published < 20_000,
             "{published} KiB published and a WebSocket that reads nothing was never cut"
@@ -935,8 +896,8 @@ fn a_websocket_that_does_not_read_is_cut_at_the_stream_limit() {
 
 #[test]
 fn a_drain_ends_streams_cleanly() {
-    let (_redis, mut gateway) = setup(&["--admin", "127.0.0.1:0"]);
-    let admin = admin_of(&gateway);
+    let (_redis, mut gateway) = Gateway::with_redis(WEBSOCKETS);
+    let admin = gateway.admin();
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
     ws.send_text(r#"["SUBSCRIBE","drain"]"#);
     ws.expect_text(r#"{"SUBSCRIBE":["subscribe","drain",1]}"#);
@@ -984,7 +945,7 @@ fn a_drain_ends_streams_cleanly() {
 
 #[test]
 fn an_answer_pipelined_before_the_handshake_comes_first() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let mut stream = connect(gateway.addr());
     let mut bytes = format_request("GET", "/SET/before/1", &[], b"");
     bytes.extend(ws_client::upgrade_request("/.json", "13", ws_client::KEY));
@@ -999,7 +960,7 @@ fn an_answer_pipelined_before_the_handshake_comes_first() {
 
 #[test]
 fn a_subscribe_is_confirmed_before_the_next_command_is_answered() {
-    let (_redis, gateway) = setup(&[]);
+    let (_redis, gateway) = Gateway::with_redis(WEBSOCKETS);
     let mut ws = WsClient::connect(gateway.addr(), "/.json");
     // SUBSCRIBE then PUBLISH in one write, 50 times: the confirmation always comes first; the
     // PUBLISH answer and the message it sends may come in either order.

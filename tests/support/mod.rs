@@ -1,5 +1,6 @@
-//! Test support shared by every integration test file: a `redis-server` guard, a gateway guard, a raw HTTP
-//! client over `TcpStream`, a tiny RESP client, and the SplitMix64 PRNG.
+//! Test support shared by every integration test file: a `redis-server` guard, a gateway guard
+//! ([`Gateway::with_redis`] starts both), a scripted fake Redis for the faults a real one cannot produce, a
+//! raw HTTP client over `TcpStream`, a tiny RESP client, and the SplitMix64 PRNG.
 //!
 //! Rules kept here so that the tests need not repeat them:
 //! * every socket has read and write timeouts, every wait is a poll with a deadline;
@@ -7,12 +8,16 @@
 //! * nothing skips: without `redis-server` a test fails at once and says how to install it.
 #![allow(dead_code, unused_imports)]
 
+pub mod fake_redis;
 pub mod gateway;
 pub mod http;
 pub mod redis;
 pub mod rng;
 
-pub use gateway::{admin_addr, usage, wait_ready_at, wait_webdis_ready, Gateway, Usage, PING_JSON};
+pub use fake_redis::{Act, FakeRedis};
+pub use gateway::{
+    admin_addr, run, usage, Env, Gateway, Run, Usage, CONNECT_FAILURES, EXIT_TIMEOUT, PING_JSON,
+};
 pub use http::{
     connect, expect_common_headers, expect_continue, expect_status, expect_text_error,
     format_request, is_closed, read_head_response, read_response, request, request_on, send,

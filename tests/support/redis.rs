@@ -1,5 +1,4 @@
-//! A `redis-server` child process on a free loopback port, a RESP client of the tests' own, and a fake Redis
-//! that answers chosen commands with chosen bytes.
+//! A `redis-server` child process on a free loopback port, and a RESP client of the tests' own.
 //!
 //! The RESP client is independent of the gateway's codec on purpose: a test that checks the gateway with the
 //! gateway's own decoder could not see a bug they share.
@@ -364,6 +363,25 @@ impl RedisServer {
         list.lines().filter(|l| l.contains(&wanted)).count()
     }
 
+    /// Bytes that arrived on established connections to this server and were not read yet (`rx_queue` in
+    /// `/proc/net/tcp`): what a client sent to a server stopped with `SIGSTOP`.
+    pub fn unread_bytes(&self) -> u64 {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local_port = fields.get(1)?.split(':').nth(1)?;
+                let established = *fields.get(3)? == "01";
+                let rx_queue = fields.get(4)?.split(':').nth(1)?;
+                (u16::from_str_radix(local_port, 16).ok()? == self.port && established)
+                    .then(|| u64::from_str_radix(rx_queue, 16).ok())
+                    .flatten()
+            })
+            .sum()
+    }
+
     /// Kills the child with SIGKILL and waits for it. Does nothing when it is not running.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -464,92 +482,4 @@ fn printable(args: &[&[u8]]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// What a [`FakeRedis`] answers to one command (given as its arguments).
-pub type FakeHandler = dyn Fn(&[Vec<u8>]) -> Vec<u8> + Send + Sync;
-
-/// A fake Redis on a free loopback port: reads RESP commands and writes whatever `handler` returns for each.
-/// Used to feed the gateway malformed or stalled replies that a real Redis never sends.
-pub struct FakeRedis {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl FakeRedis {
-    /// Starts the accept loop; each connection is served on its own thread.
-    pub fn start(handler: Arc<FakeHandler>) -> FakeRedis {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake redis");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking fake redis listener");
-        let addr = listener.local_addr().expect("fake redis addr");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            while !stop_flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let handler = Arc::clone(&handler);
-                        let stop = Arc::clone(&stop_flag);
-                        std::thread::spawn(move || serve_fake(stream, handler, stop));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-        });
-        FakeRedis {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Its port.
-    pub fn port(&self) -> u16 {
-        self.addr.port()
-    }
-}
-
-fn serve_fake(stream: TcpStream, handler: Arc<FakeHandler>, stop: Arc<AtomicBool>) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
-    let mut reader = BufReader::new(stream);
-    while !stop.load(Ordering::Relaxed) {
-        match read_reply(&mut reader) {
-            Ok(RespReply::Array(items)) => {
-                let args: Vec<Vec<u8>> = items
-                    .into_iter()
-                    .map(|item| match item {
-                        RespReply::Bulk(b) => b,
-                        other => format!("{other:?}").into_bytes(),
-                    })
-                    .collect();
-                if writer.write_all(&handler(&args)).is_err() {
-                    return;
-                }
-            }
-            Ok(_) => return,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return,
-        }
-    }
-}
-
-impl Drop for FakeRedis {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
