@@ -294,14 +294,12 @@ impl Outbox {
     }
 
     /// Remembers a confirmed topic (and forgets a lost one); the number of topics confirmed now.
-    fn note_confirmation(&self, event: &Event<'_>) -> usize {
-        let mut state = self.lock();
+    fn note_confirmation(state: &mut State, event: &Event<'_>) -> usize {
         if let Event::Lost { kind, topic } = *event {
             // Confirmed again after the reconnect: counted again from there.
             state.confirmed.retain(|(k, t)| !(*k == kind && t == topic));
         }
         if let Event::Subscribed { kind, topic } = *event {
-            state.awaiting.retain(|(k, t)| !(*k == kind && t == topic));
             if !state
                 .confirmed
                 .iter()
@@ -311,6 +309,25 @@ impl Outbox {
             }
         }
         state.confirmed.len()
+    }
+
+    /// Sends events that include confirmations: counted, written and, for a WebSocket, the wait
+    /// of its next message released, all under one lock. Released before the bytes are queued,
+    /// a worker could answer the next message first (a regression test races the two).
+    fn deliver_confirmations(&self, events: &[Event<'_>]) -> bool {
+        let mut state = self.lock();
+        let mut framed = Vec::new();
+        for event in events {
+            let confirmed = Self::note_confirmation(&mut state, event);
+            self.frame_into(&mut framed, &self.format.event(event, confirmed));
+        }
+        let sent = self.push(&mut state, &framed);
+        for event in events {
+            if let Event::Subscribed { kind, topic } = *event {
+                state.awaiting.retain(|(k, t)| !(*k == kind && t == topic));
+            }
+        }
+        sent
     }
 }
 
@@ -325,20 +342,18 @@ impl subscriber::Listener for Outbox {
             .filter(|e| matches!(e, Event::Message { .. }))
             .count();
         Metrics::add(&self.metrics.stream_messages, messages as u64);
-        let render = || {
-            let mut framed = Vec::new();
-            for event in events {
-                let confirmed = self.note_confirmation(event);
-                self.frame_into(&mut framed, &self.format.event(event, confirmed));
-            }
-            framed
-        };
         if messages < events.len() {
             // A confirmation's count is this stream's own: nothing to share.
-            return self.send_raw(&render());
+            return self.deliver_confirmations(events);
         }
         // Streams that write alike share one rendering of the messages.
-        let framed = cache.get_or_render(&self.share_key, render);
+        let framed = cache.get_or_render(&self.share_key, || {
+            let mut framed = Vec::new();
+            for event in events {
+                self.frame_into(&mut framed, &self.format.event(event, 0));
+            }
+            framed
+        });
         self.send_raw(&framed)
     }
 }
@@ -524,6 +539,41 @@ mod tests {
             Duration::from_secs(1)
         ));
         drop(client);
+    }
+
+    /// Regression: a WebSocket's next message waits for its SUBSCRIBE's confirmation, but the
+    /// wait ended when the confirmation was counted, before its bytes were queued; a worker
+    /// answering the next message in that gap wrote its answer first. Raced 300 times.
+    #[test]
+    fn an_answer_that_awaits_a_confirmation_is_written_after_it() {
+        for round in 0..300 {
+            let (server, mut client) = pair();
+            let (outbox, _) = outbox_on(&server, Transport::Chunked, 1 << 20);
+            outbox.await_confirmation(Kind::Channel, b"ch");
+            let answerer = {
+                let outbox = Arc::clone(&outbox);
+                std::thread::spawn(move || {
+                    while outbox.is_awaiting(Instant::now(), Duration::from_secs(10)) {
+                        std::hint::spin_loop();
+                    }
+                    assert!(outbox.send_message(b"answer"));
+                })
+            };
+            let subscribed = Event::Subscribed {
+                kind: Kind::Channel,
+                topic: b"ch",
+            };
+            assert!(outbox.deliver(&[subscribed], &mut FrameCache::default()));
+            answerer.join().unwrap();
+            let expected: &[u8] = b"e\r\nsubscribe ch 1\r\n6\r\nanswer\r\n";
+            let got = read_exactly(&mut client, expected.len());
+            assert_eq!(
+                got,
+                expected,
+                "round {round}: {}",
+                String::from_utf8_lossy(&got)
+            );
+        }
     }
 
     #[test]
