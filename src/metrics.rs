@@ -68,6 +68,11 @@ pub struct Metrics {
     pub stream_messages: AtomicU64,
     /// Streams disconnected because their client fell more than `--max-stream-buffer` behind.
     pub stream_overflows: AtomicU64,
+    /// Answers that closed their connection to keep the quiet lane short (the client reconnects
+    /// for its next request).
+    pub closed_for_room: AtomicU64,
+    /// Requests a worker waited for on the connection it had just served (no hand-over).
+    pub awaited_requests: AtomicU64,
     /// Passes of the poll loop.
     pub poll_passes: AtomicU64,
     /// Times the poll loop slept because a pass found nothing to do.
@@ -99,6 +104,8 @@ pub struct Snapshot {
     pub open: usize,
     /// Of those, parked in the poll loop (idle, or receiving a request).
     pub parked: usize,
+    /// Of those, in the quiet lane (answered a moment ago, idle since).
+    pub quiet: usize,
     /// Time since start-up.
     pub uptime: Duration,
     /// Channels and patterns subscribed on the shared pub/sub connection.
@@ -186,7 +193,7 @@ impl Metrics {
         let sum = get(&self.duration_sum_micros) as f64 / 1e6;
         let _ = writeln!(out, "redis_gateway_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "redis_gateway_request_duration_seconds_count {count}");
-        let counters: [(&str, &str, u64); 10] = [
+        let counters: [(&str, &str, u64); 12] = [
             (
                 "received_bytes_total",
                 "Bytes read from clients.",
@@ -223,6 +230,16 @@ impl Metrics {
                 get(&self.stream_overflows),
             ),
             (
+                "connections_closed_for_room_total",
+                "Answers that closed their connection (Connection: close) to keep the quiet lane short.",
+                get(&self.closed_for_room),
+            ),
+            (
+                "awaited_requests_total",
+                "Requests a worker waited for on the connection it had just served, without a hand-over.",
+                get(&self.awaited_requests),
+            ),
+            (
                 "poll_passes_total",
                 "Passes of the poll loop.",
                 get(&self.poll_passes),
@@ -256,7 +273,7 @@ impl Metrics {
             );
         }
         let in_use = now.pool.open.saturating_sub(now.pool.idle);
-        let gauges: [(&str, &str, f64); 11] = [
+        let gauges: [(&str, &str, f64); 12] = [
             (
                 "pubsub_topics",
                 "Channels and patterns subscribed on the shared pub/sub connection.",
@@ -281,6 +298,11 @@ impl Metrics {
                 "connections_parked",
                 "Client connections parked in the poll loop (idle, or receiving a request).",
                 now.parked as f64,
+            ),
+            (
+                "connections_quiet",
+                "Parked connections answered in the last 2 s and idle since (the quiet lane).",
+                now.quiet as f64,
             ),
             (
                 "queue_depth",
@@ -351,6 +373,7 @@ mod tests {
             queue_depth: 0,
             open: 5,
             parked: 4,
+            quiet: 2,
             uptime: Duration::from_secs(12),
             pubsub_topics: 1,
             pubsub_subscriptions: 3,

@@ -1,11 +1,12 @@
-//! Many clients at once, and the fixed shape of the process: 9 workers + 1 Redis maintainer + main thread,
-//! 40 pooled Redis connections named `redis-gateway`; both sizes follow `--workers` and `--pool-size`.
+//! Many clients at once, and the fixed shape of the process: the main thread (the poll loop), 9
+//! workers, 1 Redis maintainer and 1 acceptor thread per listener (`accept`, and `admin-accept`:
+//! the support API gives every gateway an admin listener); 40 pooled Redis connections named
+//! `redis-gateway`; both sizes follow `--workers` and `--pool-size`.
 
 mod support;
 
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::Duration;
 use support::rng::Rng;
 use support::*;
 
@@ -43,27 +44,24 @@ fn three_hundred_keep_alive_clients_are_all_served() {
                 .stack_size(256 * 1024)
                 .spawn(move || -> Result<(), String> {
                     let mut rng = Rng::new(seed.wrapping_add(c as u64));
-                    let stream =
-                        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10));
+                    // Connected before the barrier, so that all send at once.
+                    let mut client = KeepAlive::new(addr);
+                    let opened = client.open().map(|_| ());
                     barrier.wait();
-                    let mut stream = stream.map_err(|e| format!("client {c}: connect: {e}"))?;
-                    stream
-                        .set_read_timeout(Some(Duration::from_secs(10)))
-                        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(10))))
-                        .map_err(|e| e.to_string())?;
+                    opened.map_err(|e| format!("client {c}: {e}"))?;
                     for r in 0..REQUESTS {
                         let path = format!("/c{c}-{r}");
                         let len = 1 + rng.below(2_000);
                         let value = rng.bytes(len);
-                        send(&mut stream, &format_request("PUT", &path, &[], &value));
-                        let put = read_response(&mut stream)
-                            .map_err(|e| format!("client {c} PUT {path}: {e}"))?;
+                        let put = client
+                            .request("PUT", &path, &[], &value)
+                            .map_err(|e| format!("client {c}: {e}"))?;
                         if put.status != 204 {
                             return Err(format!("client {c} PUT {path}:\n{put:?}"));
                         }
-                        send(&mut stream, &format_request("GET", &path, &[], b""));
-                        let got = read_response(&mut stream)
-                            .map_err(|e| format!("client {c} GET {path}: {e}"))?;
+                        let got = client
+                            .request("GET", &path, &[], b"")
+                            .map_err(|e| format!("client {c}: {e}"))?;
                         if got.status != 200 || got.body != value {
                             return Err(format!("client {c} GET {path} (seed {seed}):\n{got:?}"));
                         }
@@ -93,11 +91,11 @@ fn three_hundred_keep_alive_clients_are_all_served() {
 }
 
 #[test]
-fn default_process_has_nine_workers_a_maintainer_and_the_main_thread() {
+fn default_process_has_nine_workers_a_maintainer_the_acceptors_and_the_main_thread() {
     let (_redis, gateway) = Gateway::with_redis(&[]);
     let mut names: Vec<String> = (1..=9).map(|i| format!("worker-{i}")).collect();
-    names.push("redis-maintainer".to_string());
-    expect_threads(&gateway, 11, &names);
+    names.extend(["redis-maintainer", "accept", "admin-accept"].map(String::from));
+    expect_threads(&gateway, 13, &names);
     let main = std::fs::read_to_string(format!("/proc/{}/comm", gateway.pid())).expect("comm");
     assert!(
         thread_names(gateway.pid()).contains(&main.trim_end().to_string()),
@@ -114,8 +112,16 @@ fn default_pool_holds_forty_named_redis_connections() {
 #[test]
 fn workers_and_pool_size_follow_the_options() {
     let (redis, gateway) = Gateway::with_redis(&["--workers", "3", "--pool-size=5"]);
-    let names = ["worker-1", "worker-2", "worker-3", "redis-maintainer"].map(String::from);
-    expect_threads(&gateway, 5, &names);
+    let names = [
+        "worker-1",
+        "worker-2",
+        "worker-3",
+        "redis-maintainer",
+        "accept",
+        "admin-accept",
+    ]
+    .map(String::from);
+    expect_threads(&gateway, 7, &names);
     assert!(
         !thread_names(gateway.pid()).contains(&"worker-4".to_string()),
         "a 4th worker with --workers 3"

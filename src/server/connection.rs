@@ -32,6 +32,12 @@ pub const LINGER: Duration = Duration::from_secs(2);
 /// keep-alive connection does not keep the buffer of a large body.
 pub const KEEP_INPUT_BYTES: usize = 256 * 1024;
 
+/// A request that comes within this of the answer before shows a client that sends one request
+/// after another: its connection is kept open even when the quiet lane is full (see the
+/// worker's `make_room`). Clients that send now and then (every half second, say) reconnect
+/// instead; a busy client on a loaded machine still sends within this.
+pub const QUICK_GAP: Duration = Duration::from_millis(100);
+
 /// Which listener accepted a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listener {
@@ -104,6 +110,10 @@ pub struct Schedule {
     pub waiting_since: Option<Instant>,
     /// The queue class of its next turn.
     pub class: Class,
+    /// When its last answer was queued (`None`: not answered yet).
+    pub answered: Option<Instant>,
+    /// How long after the answer before its last request came (`None`: its first request).
+    pub gap: Option<Duration>,
 }
 
 /// Progress of the request at the front of the input.
@@ -189,6 +199,8 @@ impl Connection {
                 empty_reads: 0,
                 waiting_since: None,
                 class: Class::Urgent,
+                answered: None,
+                gap: None,
             },
         }
     }
@@ -251,6 +263,20 @@ impl Connection {
         }
     }
 
+    /// Waits up to the socket's read timeout (set at accept: the worker's wait for a next
+    /// request) for bytes, and reads them into the input. The socket is blocking only for this
+    /// one read.
+    pub fn await_input(&mut self, scratch: &mut [u8], metrics: &Metrics) -> Received {
+        if self.stream.set_nonblocking(false).is_err() {
+            return Received::Nothing;
+        }
+        let received = self.receive(scratch, Instant::now(), metrics);
+        if self.stream.set_nonblocking(true).is_err() {
+            return Received::Closed;
+        }
+        received
+    }
+
     /// Reads once from the socket and drops what came (a lingering connection, a subscription
     /// whose client has nothing to say).
     pub fn discard(&mut self, scratch: &mut [u8]) -> Received {
@@ -284,6 +310,12 @@ impl Connection {
     /// True when bytes arrived since the input was last parsed; clears the mark.
     pub fn take_unparsed(&mut self) -> bool {
         std::mem::take(&mut self.request.unparsed)
+    }
+
+    /// Whether its last request came within [`QUICK_GAP`] of the answer before: a client that
+    /// sends one request after another, not now and then.
+    pub fn is_quick(&self) -> bool {
+        self.schedule.gap.is_some_and(|gap| gap <= QUICK_GAP)
     }
 
     /// True when bytes arrived since the input was last parsed.
@@ -354,6 +386,10 @@ impl Connection {
             return None;
         }
         let started = self.request.started.unwrap_or(now);
+        self.schedule.gap = self
+            .schedule
+            .answered
+            .map(|answered| started.saturating_duration_since(answered));
         match self.next_request(limits) {
             Ok(Status::Partial) => None,
             Ok(Status::Complete((req, used))) => {
@@ -421,9 +457,10 @@ impl Connection {
             )
     }
 
-    /// The output a response is written into. A closing response must be followed by
+    /// The output an answer is written into, at `now`. A closing answer must be followed by
     /// [`Connection::close_after_output`].
-    pub fn output(&mut self) -> &mut Vec<u8> {
+    pub fn output(&mut self, now: Instant) -> &mut Vec<u8> {
+        self.schedule.answered = Some(now);
         self.output.tail()
     }
 

@@ -1,34 +1,55 @@
-//! The connections parked in the poll loop, in two lanes, and the clock of one pass.
+//! The connections parked in the poll loop, in three lanes, and the clock of one pass.
 //!
-//! std has no epoll, so a parked connection is found readable only by reading it. A connection
-//! active in the last [`HOT_WINDOW`] is in the hot lane, visited on every pass. The others are in
-//! the quiet lane, visited round-robin, a share on each pass, so that each is read once per quiet
-//! interval; the interval grows with the number of parked connections ([`SCAN_READS_PER_SEC`]
-//! reads per second in all, at least every [`MIN_SCAN_INTERVAL`]). A pass thus costs in
-//! proportion to the active connections, and the quiet reads never come in a burst; the price is
-//! that a request on a connection quiet among 1,000 others waits up to 100 ms to be noticed.
+//! std has no epoll, so a parked connection is found readable only by reading it, about a
+//! microsecond a read. Where a connection is parked says how often it is read:
 //!
-//! A connection that has sent nothing since it was accepted stays hot for [`FRESH_WINDOW`]:
-//! a burst of new connections is served within a millisecond of each request's arrival.
+//! ```text
+//!   hot      active in the last 5 ms, or accepted in the last 250 ms and silent since:
+//!            read on every pass
+//!   quiet    keep-alive connections answered, and WebSockets active, in the last 2 s, idle
+//!            since: read round-robin, each every 1 ms while they are at most QUIET_CAPACITY
+//!            (beyond, the interval grows with their number)
+//!   dormant  idle longer, never sent anything, subscriptions, closing: read round-robin on a
+//!            small budget (DORMANT_READS_PER_SEC), each at least every 10 ms
+//! ```
+//!
+//! A pass thus costs in proportion to the active connections, and 10,000 idle connections cost a
+//! small, fixed number of reads a second. What keeps requests quick is that few connections wait
+//! in the quiet lane: once it holds [`QUIET_CAPACITY`], an answer tells its client to reconnect
+//! for its next request (`Connection: close`, see the worker), and a new connection is seen the
+//! moment it arrives (the acceptor thread). A client that sends back to back stays hot and keeps
+//! its connection.
 
 use std::time::{Duration, Instant};
 
-use super::connection::Connection;
+use super::connection::{Connection, Phase};
 use crate::config::Config;
 
 /// A connection with activity this recent is read on every pass.
 pub const HOT_WINDOW: Duration = Duration::from_millis(5);
-/// Budget of reads per second spent on quiet connections.
-pub const SCAN_READS_PER_SEC: u64 = 10_000;
-/// Quiet connections are read at least this often, however few there are.
-pub const MIN_SCAN_INTERVAL: Duration = Duration::from_millis(1);
 /// A connection that has sent nothing since it was accepted stays in the hot lane this long.
 ///
 /// A client usually sends its request right after connecting, but not always at once: `ab -c
 /// 1000` opens all its connections before it writes the first request, so each waits tens of
-/// milliseconds. Moved to the quiet lane after [`HOT_WINDOW`] like an idle keep-alive
-/// connection, such a request waited up to the quiet interval (100 ms among 1,000) to be seen.
+/// milliseconds.
 pub const FRESH_WINDOW: Duration = Duration::from_millis(250);
+/// An answered connection idle for less than this is quiet; longer, dormant.
+pub const DORMANT_AFTER: Duration = Duration::from_secs(2);
+/// Each quiet connection is read at least this often while there are at most
+/// [`QUIET_CAPACITY`] of them.
+pub const QUIET_INTERVAL: Duration = Duration::from_millis(1);
+/// Budget of reads per second for the quiet lane.
+pub const QUIET_READS_PER_SEC: u64 = 20_000;
+/// How many quiet connections the budget reads every [`QUIET_INTERVAL`]: past this, an answer
+/// closes its connection instead of leaving it to wait in the quiet lane.
+pub const QUIET_CAPACITY: usize = (QUIET_READS_PER_SEC / 1000) as usize;
+/// Dormant connections are read at least this often, however few there are.
+pub const DORMANT_INTERVAL: Duration = Duration::from_millis(10);
+/// Budget of reads per second for the dormant lane (10,000 idle connections: each every 2 s).
+pub const DORMANT_READS_PER_SEC: u64 = 5_000;
+
+/// How far ahead [`Lanes::next_visit`] looks when nothing is parked.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
 
 /// What a visit decided for a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +127,8 @@ pub struct Pass {
     hot_after: Option<Instant>,
     /// A connection accepted after this that has sent nothing yet is hot too.
     fresh_after: Option<Instant>,
+    /// An answered connection active after this is quiet, not dormant.
+    quiet_after: Option<Instant>,
     /// Idle since before this: closed (`--idle-timeout`).
     pub idle_before: Option<Instant>,
     /// A head begun before this is too slow (`--header-timeout`).
@@ -123,6 +146,7 @@ impl Pass {
             now,
             hot_after: now.checked_sub(HOT_WINDOW),
             fresh_after: now.checked_sub(FRESH_WINDOW),
+            quiet_after: now.checked_sub(DORMANT_AFTER),
             idle_before: now.checked_sub(cfg.idle_timeout),
             header_before: now.checked_sub(cfg.header_timeout),
             body_before: now.checked_sub(cfg.body_timeout),
@@ -130,15 +154,38 @@ impl Pass {
         }
     }
 
-    /// Whether a connection belongs in the hot lane: active in the last [`HOT_WINDOW`],
-    /// accepted in the last [`FRESH_WINDOW`] and silent since, or holding bytes not yet parsed.
-    fn is_hot(&self, conn: &Connection) -> bool {
+    /// The lane a connection belongs in now (see the module docs).
+    fn lane(&self, conn: &Connection) -> Lane {
         let schedule = &conn.schedule;
         let after = |t: Instant, after: Option<Instant>| after.map_or(true, |a| t > a);
-        (schedule.fresh && after(schedule.last_activity, self.fresh_after))
+        if (schedule.fresh && after(schedule.last_activity, self.fresh_after))
             || conn.has_unparsed()
             || after(schedule.last_activity, self.hot_after)
+        {
+            return Lane::Hot;
+        }
+        // Quiet: a keep-alive connection answered a moment ago, or a WebSocket (its client may
+        // send a command at any moment). Subscriptions only need a read to see their client go;
+        // lingering connections, one to see it close.
+        let keeps_talking = match conn.phase() {
+            Phase::Open => schedule.answered.is_some(),
+            Phase::Stream(stream) => stream.websocket.is_some(),
+            Phase::Closing | Phase::Lingering { .. } => false,
+        };
+        if keeps_talking && after(schedule.last_activity, self.quiet_after) {
+            Lane::Quiet
+        } else {
+            Lane::Dormant
+        }
     }
+}
+
+/// The three lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Hot,
+    Quiet,
+    Dormant,
 }
 
 /// True when `t` is at or before `before` (`None`: the process is younger than the timeout).
@@ -151,12 +198,10 @@ pub fn expired(t: Instant, before: Option<Instant>) -> bool {
 pub struct Lanes {
     /// Connections with recent activity: visited on every pass.
     hot: Vec<Connection>,
-    /// Connections without: visited round-robin, a share on each pass.
-    quiet: Vec<Connection>,
-    /// Where the round-robin over `quiet` goes on.
-    cursor: usize,
-    /// Quiet visits earned by the time since the last pass and not yet made.
-    credit: f64,
+    /// Answered a moment ago, idle since: visited round-robin, each about every millisecond.
+    quiet: RoundRobin,
+    /// Idle longer, never sent anything, or closing: visited round-robin on a small budget.
+    dormant: RoundRobin,
     /// When the last pass began.
     last_pass: Instant,
 }
@@ -166,21 +211,25 @@ impl Lanes {
     pub fn new(now: Instant) -> Lanes {
         Lanes {
             hot: Vec::new(),
-            quiet: Vec::new(),
-            cursor: 0,
-            credit: 0.0,
+            quiet: RoundRobin::new(QUIET_READS_PER_SEC, QUIET_INTERVAL),
+            dormant: RoundRobin::new(DORMANT_READS_PER_SEC, DORMANT_INTERVAL),
             last_pass: now,
         }
     }
 
     /// How many connections are parked.
     pub fn len(&self) -> usize {
-        self.hot.len() + self.quiet.len()
+        self.hot.len() + self.quiet.conns.len() + self.dormant.conns.len()
     }
 
     /// True when none is.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many connections wait in the quiet lane.
+    pub fn quiet_len(&self) -> usize {
+        self.quiet.conns.len()
     }
 
     /// Parks a connection in the hot lane (new, or back from a worker).
@@ -191,80 +240,187 @@ impl Lanes {
     /// Takes every parked connection out.
     pub fn drain(&mut self) -> Vec<Connection> {
         let mut all = std::mem::take(&mut self.hot);
-        all.append(&mut self.quiet);
-        self.cursor = 0;
+        all.append(&mut self.quiet.take());
+        all.append(&mut self.dormant.take());
         all
     }
 
-    /// Visits every hot connection and the quiet ones due in this pass with `visit`; a
-    /// connection that goes quiet moves to the quiet lane (its buffers freed), one that wakes up
-    /// to the hot lane; one that leaves is handed to `leave`. True when anything progressed.
+    /// Visits every hot connection and the quiet and dormant ones due in this pass with
+    /// `visit`; a connection moves to the lane it now belongs in (its buffers freed when it
+    /// leaves the hot lane); one that leaves is handed to `leave`. True when anything progressed.
     pub fn visit(
         &mut self,
         pass: &Pass,
         mut visit: impl FnMut(&mut Connection) -> Verdict,
         mut leave: impl FnMut(Connection, Leave),
     ) -> bool {
-        let budget = self.quiet_budget(pass.now);
+        let elapsed = pass.now.saturating_duration_since(self.last_pass);
+        self.last_pass = pass.now;
+        let quiet_budget = self.quiet.budget(elapsed);
+        let dormant_budget = self.dormant.budget(elapsed);
+        let mut moved = Vec::new();
         let mut progress = false;
         let mut i = 0;
         while let Some(conn) = self.hot.get_mut(i) {
             let verdict = visit(conn);
             progress |= verdict.progress;
             match verdict.action {
-                Action::Keep if pass.is_hot(conn) => i += 1,
-                Action::Keep => {
-                    let mut conn = self.hot.swap_remove(i);
-                    conn.free_buffers();
-                    self.quiet.push(conn);
-                }
+                Action::Keep => match pass.lane(conn) {
+                    Lane::Hot => i += 1,
+                    lane => {
+                        let mut conn = self.hot.swap_remove(i);
+                        conn.free_buffers();
+                        moved.push((lane, conn));
+                    }
+                },
                 Action::Close => leave(self.hot.swap_remove(i), Leave::Close),
                 Action::Dispatch(turn) => leave(self.hot.swap_remove(i), Leave::Dispatch(turn)),
             }
         }
-        for _ in 0..budget {
-            if self.cursor >= self.quiet.len() {
-                self.cursor = 0;
-            }
-            let Some(conn) = self.quiet.get_mut(self.cursor) else {
-                break;
+        for (from, budget) in [(Lane::Quiet, quiet_budget), (Lane::Dormant, dormant_budget)] {
+            let lane = match from {
+                Lane::Quiet => &mut self.quiet,
+                _ => &mut self.dormant,
             };
-            let verdict = visit(conn);
-            progress |= verdict.progress;
-            // A removal moves the last connection into the cursor's place; it is visited next.
-            match verdict.action {
-                Action::Keep if pass.is_hot(conn) => {
-                    self.hot.push(self.quiet.swap_remove(self.cursor));
-                }
-                Action::Keep => self.cursor += 1,
-                Action::Close => leave(self.quiet.swap_remove(self.cursor), Leave::Close),
-                Action::Dispatch(turn) => {
-                    leave(self.quiet.swap_remove(self.cursor), Leave::Dispatch(turn));
-                }
+            progress |= lane.visit(
+                budget,
+                |conn| {
+                    let verdict = visit(conn);
+                    match verdict.action {
+                        Action::Keep => {
+                            let now_in = pass.lane(conn);
+                            (
+                                verdict.progress,
+                                (now_in != from).then_some(Moved::To(now_in)),
+                            )
+                        }
+                        Action::Close => (true, Some(Moved::Leave(Leave::Close))),
+                        Action::Dispatch(turn) => (true, Some(Moved::Leave(Leave::Dispatch(turn)))),
+                    }
+                },
+                |conn, moved_to| match moved_to {
+                    Moved::To(lane) => moved.push((lane, conn)),
+                    Moved::Leave(how) => leave(conn, how),
+                },
+            );
+        }
+        for (lane, conn) in moved {
+            match lane {
+                Lane::Hot => self.hot.push(conn),
+                Lane::Quiet => self.quiet.conns.push(conn),
+                Lane::Dormant => self.dormant.conns.push(conn),
             }
         }
         progress
     }
 
-    /// How many quiet connections this pass visits: each is visited once per quiet interval, so
-    /// the time since the last pass earns that share of the quiet lane. Spread evenly, those
-    /// reads never stall the active connections behind a burst of a thousand.
-    fn quiet_budget(&mut self, now: Instant) -> usize {
-        let elapsed = now.duration_since(self.last_pass).as_secs_f64();
-        self.last_pass = now;
-        let quiet = self.quiet.len() as f64;
-        let share = quiet * elapsed / quiet_interval(self.len()).as_secs_f64();
-        self.credit = (self.credit + share).min(quiet);
+    /// When the lanes next need a pass if nothing arrives before: `None` while connections are
+    /// hot (they are read on every pass, after a nap); otherwise when the quiet or the dormant
+    /// lane has earned its next visit, at the earliest one interval of its own from now (so an
+    /// idle lane of many connections wakes the loop for a batch of reads, not for each one).
+    pub fn next_visit(&self, now: Instant) -> Option<Instant> {
+        if !self.hot.is_empty() {
+            return None;
+        }
+        let due = [&self.quiet, &self.dormant]
+            .into_iter()
+            .filter_map(|lane| lane.next_visit(self.last_pass, now))
+            .min();
+        Some(due.unwrap_or(now + IDLE_WAIT))
+    }
+}
+
+/// Where a visited connection goes.
+enum Moved {
+    /// To another lane.
+    To(Lane),
+    /// Out of the lanes.
+    Leave(Leave),
+}
+
+/// A lane visited round-robin: each connection once per interval, the interval spreading a
+/// budget of reads per second over them (and never shorter than `min_interval`).
+#[derive(Debug)]
+struct RoundRobin {
+    conns: Vec<Connection>,
+    /// Where the round goes on.
+    cursor: usize,
+    /// Visits earned by the time since the last pass and not yet made.
+    credit: f64,
+    reads_per_sec: u64,
+    min_interval: Duration,
+}
+
+impl RoundRobin {
+    fn new(reads_per_sec: u64, min_interval: Duration) -> RoundRobin {
+        RoundRobin {
+            conns: Vec::new(),
+            cursor: 0,
+            credit: 0.0,
+            reads_per_sec,
+            min_interval,
+        }
+    }
+
+    fn take(&mut self) -> Vec<Connection> {
+        self.cursor = 0;
+        std::mem::take(&mut self.conns)
+    }
+
+    /// How long a round over the lane takes: each of its connections is read once per this.
+    fn interval(&self) -> Duration {
+        let n = self.conns.len() as u64;
+        Duration::from_micros(1_000_000 * n / self.reads_per_sec).max(self.min_interval)
+    }
+
+    /// The visits `elapsed` earns: the time since the last pass buys that share of a round.
+    /// Spread evenly, the reads never stall the active connections behind a burst.
+    fn budget(&mut self, elapsed: Duration) -> usize {
+        let n = self.conns.len() as f64;
+        let share = n * elapsed.as_secs_f64() / self.interval().as_secs_f64();
+        self.credit = (self.credit + share).min(n);
         let budget = self.credit as usize;
         self.credit -= budget as f64;
         budget
     }
-}
 
-/// The interval at which quiet connections are read: the read budget spread over all of them.
-fn quiet_interval(parked: usize) -> Duration {
-    let per_conn = Duration::from_micros(1_000_000 * parked as u64 / SCAN_READS_PER_SEC);
-    per_conn.max(MIN_SCAN_INTERVAL)
+    /// When the next visit is earned, at the earliest `min_interval` after `last_pass`;
+    /// `None` when the lane is empty.
+    fn next_visit(&self, last_pass: Instant, now: Instant) -> Option<Instant> {
+        if self.conns.is_empty() {
+            return None;
+        }
+        let per_visit = self.interval().as_secs_f64() / self.conns.len() as f64;
+        let wait = Duration::from_secs_f64((1.0 - self.credit).max(0.0) * per_visit);
+        Some((last_pass + wait.max(self.min_interval)).max(now))
+    }
+
+    /// Visits the next `budget` connections from the cursor; `visit` says whether it progressed
+    /// and where the connection goes (`None`: it stays); one that goes is handed to `gone`.
+    fn visit(
+        &mut self,
+        budget: usize,
+        mut visit: impl FnMut(&mut Connection) -> (bool, Option<Moved>),
+        mut gone: impl FnMut(Connection, Moved),
+    ) -> bool {
+        let mut progress = false;
+        for _ in 0..budget {
+            if self.cursor >= self.conns.len() {
+                self.cursor = 0;
+            }
+            let Some(conn) = self.conns.get_mut(self.cursor) else {
+                break;
+            };
+            let (progressed, moved) = visit(conn);
+            progress |= progressed;
+            match moved {
+                None => self.cursor += 1,
+                // The last connection takes the cursor's place: it is visited next.
+                Some(to) => gone(self.conns.swap_remove(self.cursor), to),
+            }
+        }
+        progress
+    }
 }
 
 #[cfg(test)]
@@ -272,9 +428,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn quiet_interval_spreads_the_read_budget() {
-        assert_eq!(quiet_interval(0), MIN_SCAN_INTERVAL);
-        assert_eq!(quiet_interval(10), MIN_SCAN_INTERVAL);
-        assert_eq!(quiet_interval(1000), Duration::from_millis(100));
+    fn a_round_spreads_its_read_budget() {
+        let quiet = RoundRobin::new(QUIET_READS_PER_SEC, QUIET_INTERVAL);
+        assert_eq!(quiet.interval(), QUIET_INTERVAL);
+        let dormant = RoundRobin::new(DORMANT_READS_PER_SEC, DORMANT_INTERVAL);
+        assert_eq!(dormant.interval(), DORMANT_INTERVAL);
+    }
+
+    #[test]
+    fn the_quiet_capacity_is_what_the_budget_reads_each_interval() {
+        assert_eq!(
+            QUIET_CAPACITY as u64 * 1_000_000 / QUIET_READS_PER_SEC,
+            QUIET_INTERVAL.as_micros() as u64
+        );
     }
 }

@@ -2,9 +2,11 @@
 //! and stop. It moves bytes between clients and the API it is given; it knows no API.
 //!
 //! ```text
+//!   acceptor::Acceptor ──new──┐
+//!                             ▼
 //!   main thread: poll::PollLoop ──push(Task)──► queue::TaskQueue ──pop──► worker::Worker × N
 //!        ▲  lanes::Lanes (parked connections)                               │ api::Service
-//!        └──────────── queue::Handback (served connections) ◄───────────────┘ redis::Backend
+//!        └──────────── inbox::Inbox (served connections) ◄──────────────────┘ redis::Backend
 //! ```
 //!
 //! * `connection`: one client connection, its buffers and its phase; `output`: the bytes a
@@ -13,7 +15,9 @@
 //! With the defaults the process has exactly 11 threads: the main thread (poll loop), 9 workers
 //! and the Redis maintainer.
 
+pub mod acceptor;
 pub mod connection;
+pub mod inbox;
 pub mod lanes;
 pub mod output;
 pub mod poll;
@@ -21,8 +25,8 @@ pub mod queue;
 pub mod stream;
 pub mod worker;
 
-use std::io;
-use std::net::TcpListener;
+use std::io::{self, Write};
+use std::net::{Shutdown, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -30,12 +34,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crate::api::{self, Service};
 use crate::config::Config;
 use crate::http;
-use crate::http::response::Response;
+use crate::http::response::{Body, Response};
 use crate::log::{self, AccessLog};
 use crate::metrics::{Metrics, Snapshot};
 use crate::redis::{Backend, Standalone};
+use acceptor::Acceptor;
 use connection::{Connection, Listener};
-use queue::{Handback, TaskQueue};
+use inbox::Inbox;
+use queue::TaskQueue;
 
 /// State shared by the poll loop and the workers.
 #[derive(Debug)]
@@ -46,8 +52,8 @@ pub struct Shared {
     pub limits: http::Limits,
     /// Poll loop → workers.
     pub queue: TaskQueue,
-    /// Workers → poll loop.
-    pub handback: Handback,
+    /// Acceptors and workers → poll loop.
+    pub inbox: Inbox,
     /// The API of the data listener.
     pub api: Box<dyn Service>,
     /// Redis: what the API's commands run on, and the shared subscriptions.
@@ -60,6 +66,10 @@ pub struct Shared {
     pub open_connections: AtomicUsize,
     /// Client connections parked in the poll loop now.
     pub parked_connections: AtomicUsize,
+    /// Of those, in the quiet lane (answered a moment ago, idle since).
+    pub quiet_parked: AtomicUsize,
+    /// Workers waiting on a connection for its next request (see `worker.rs`).
+    pub awaiting_workers: AtomicUsize,
     /// Set by `POST /shutdown`: stop accepting, finish what is in flight, exit.
     pub draining: AtomicBool,
     /// When the gateway started.
@@ -90,13 +100,15 @@ impl Shared {
         Ok(Shared {
             limits,
             queue: TaskQueue::new(cfg.queue_size),
-            handback: Handback::default(),
+            inbox: Inbox::default(),
             api: api::service(&cfg),
             backend: Box::new(backend),
             metrics,
             access_log,
             open_connections: AtomicUsize::new(0),
             parked_connections: AtomicUsize::new(0),
+            quiet_parked: AtomicUsize::new(0),
+            awaiting_workers: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             started: Instant::now(),
             cfg,
@@ -122,6 +134,20 @@ impl Shared {
         }
     }
 
+    /// Answers 503 with a best-effort nonblocking write and closes; for a connection no worker can
+    /// take (too many open, or the task queue full for too long).
+    pub fn refuse(&self, conn: Connection, why: &str) {
+        Metrics::add(&self.metrics.refused, 1);
+        let response = api::Error::Overloaded(why.to_string()).into_response();
+        let response = self.decorate(response, conn.listener());
+        let mut out = Vec::new();
+        http::response::write(&response, Body::Send, &self.date(), &mut out);
+        let mut socket = conn.socket();
+        let _ = socket.write(&out);
+        let _ = socket.shutdown(Shutdown::Both);
+        self.close_connection(conn);
+    }
+
     /// True once a drain has begun: responses close their connections.
     pub fn is_stopping(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
@@ -135,6 +161,7 @@ impl Shared {
             queue_depth: self.queue.len(),
             open: self.open_connections.load(Ordering::Relaxed),
             parked: self.parked_connections.load(Ordering::Relaxed),
+            quiet: self.quiet_parked.load(Ordering::Relaxed),
             uptime: self.started.elapsed(),
             pubsub_topics,
             pubsub_subscriptions,
@@ -185,7 +212,11 @@ pub fn run(cfg: Config) -> io::Result<()> {
         log::warn(format_args!("{note}"));
     }
     let workers = worker::spawn(cfg.workers, &shared)?;
-    let mut poll = poll::PollLoop::new(listener, admin)?;
+    let mut acceptors = vec![Acceptor::spawn(listener, Listener::Data, &shared)?];
+    if let Some(admin) = admin {
+        acceptors.push(Acceptor::spawn(admin, Listener::Admin, &shared)?);
+    }
+    let mut poll = poll::PollLoop::new(acceptors);
     poll.run(&shared);
     // Orderly stop: no new tasks, workers finish theirs, the pool closes, every thread joins.
     shared.queue.close();

@@ -1,12 +1,13 @@
 //! The main thread's poll loop: accept, look at parked connections, dispatch, enforce timeouts.
 //!
-//! std has no epoll, so readiness is found by trying: a nonblocking `accept` until `WouldBlock`,
-//! then a nonblocking `read` on each parked connection that is due for a look (which ones, and
-//! how often, is the lanes' business: see `lanes.rs`). The loop never blocks and does bounded
-//! work per pass: at most [`ACCEPTS_PER_PASS`] accepts and one read of at most [`READ_CHUNK`]
-//! per connection visited. When a pass finds nothing to do, the loop sleeps [`MIN_NAP`],
-//! doubling up to [`MAX_NAP`]; any progress resets the nap, so a request on a quiet gateway
-//! waits about a millisecond.
+//! std has no epoll, so readiness is found by trying: a nonblocking `read` on each parked
+//! connection that is due for a look (which ones, and how often, is the lanes' business: see
+//! `lanes.rs`). New connections come from the acceptor threads and served ones from the workers,
+//! both through the inbox. The loop never blocks on a client and does bounded work per pass: one
+//! read of at most [`READ_CHUNK`] per connection visited. When a pass finds nothing to do, the
+//! loop waits on its inbox: while connections are hot, [`MIN_NAP`] doubling up to [`MAX_NAP`]
+//! (any progress resets it); otherwise until the lanes' next visit is due. Anything pushed to the
+//! inbox wakes it at once, so a gateway with nothing to look at uses no CPU.
 //!
 //! A visit follows the connection's phase (see `connection.rs`):
 //!
@@ -24,26 +25,21 @@
 //! does not take at once are written by the loop as the client reads them; a client that takes
 //! nothing for `--write-timeout` is closed.
 
-use std::io::{self, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
-use std::thread;
 use std::time::{Duration, Instant};
 
-use super::connection::{Connection, Listener, Phase, Readiness, Received};
+use super::acceptor::Acceptor;
+use super::connection::{Connection, Phase, Readiness, Received};
 use super::lanes::{expired, Lanes, Leave, Pass, Turn, Verdict};
 use super::output::Flush;
 use super::queue::Task;
 use super::worker::MAX_BATCH;
 use super::Shared;
-use crate::http::response::Body;
-use crate::http::{self, Status};
+use crate::http::Status;
 use crate::log;
 use crate::metrics::Metrics;
 use crate::websocket::frame;
 
-/// Most connections accepted in one pass, so a connection storm cannot starve parked clients.
-pub const ACCEPTS_PER_PASS: usize = 64;
 /// Largest read from one connection in one pass.
 pub const READ_CHUNK: usize = 64 * 1024;
 /// First sleep after a pass that found nothing to do.
@@ -56,53 +52,41 @@ pub const MAX_NAP: Duration = Duration::from_millis(1);
 pub const FRESH_MIN_PAUSE: Duration = Duration::from_micros(50);
 /// How often a lingering connection is read.
 pub const LINGER_CHECK: Duration = Duration::from_millis(10);
-/// Pause after an accept error such as EMFILE, so that the loop does not spin on it.
-pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// Longest wait on the inbox when nothing is parked (a drain is noticed within it at worst; it
+/// also wakes the loop at once).
+pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// The loop's own state: the listeners and the parked connections.
+/// The loop's own state: the acceptors and the parked connections.
 #[derive(Debug)]
 pub struct PollLoop {
-    /// The data listener and, when configured, the admin listener. Emptied when a drain begins,
+    /// The threads accepting on the data and the admin listener. Stopped when a drain begins,
     /// so that the OS refuses new connections.
-    listeners: Vec<(TcpListener, Listener)>,
+    acceptors: Vec<Acceptor>,
     lanes: Lanes,
-    returned: Vec<Connection>,
+    /// Connections taken from the inbox (accepted, or handed back by workers).
+    arrived: Vec<Connection>,
     /// Connections found ready during the current pass.
     ready: Vec<Task>,
     scratch: Box<[u8]>,
     nap: Duration,
-    accept_paused_until: Option<Instant>,
-    last_accept_error_log: Option<Instant>,
     /// Refusals already reported in the log, and when the last report was.
     refusals_reported: u64,
     last_refusal_log: Option<Instant>,
 }
 
 impl PollLoop {
-    /// Takes the bound data listener and, optionally, the admin listener, and makes them
-    /// nonblocking.
-    ///
-    /// # Errors
-    ///
-    /// When a listener cannot be made nonblocking.
-    pub fn new(listener: TcpListener, admin: Option<TcpListener>) -> io::Result<PollLoop> {
-        let mut listeners = vec![(listener, Listener::Data)];
-        listeners.extend(admin.map(|a| (a, Listener::Admin)));
-        for (listener, _) in &listeners {
-            listener.set_nonblocking(true)?;
-        }
-        Ok(PollLoop {
-            listeners,
+    /// A loop over no connection yet, fed by `acceptors` (through the inbox).
+    pub fn new(acceptors: Vec<Acceptor>) -> PollLoop {
+        PollLoop {
+            acceptors,
             lanes: Lanes::new(Instant::now()),
-            returned: Vec::new(),
+            arrived: Vec::new(),
             ready: Vec::new(),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             nap: MIN_NAP,
-            accept_paused_until: None,
-            last_accept_error_log: None,
             refusals_reported: 0,
             last_refusal_log: None,
-        })
+        }
     }
 
     /// Runs passes until a drain completes: once `POST /shutdown` sets `shared.draining`, the
@@ -113,7 +97,7 @@ impl PollLoop {
         loop {
             if drain_deadline.is_none() && shared.is_stopping() {
                 drain_deadline = Some(Instant::now() + shared.cfg.drain_timeout);
-                self.listeners.clear();
+                Acceptor::stop_all(std::mem::take(&mut self.acceptors));
                 log::info(format_args!(
                     "draining: no new connections; finishing requests in flight (at most {:?})",
                     shared.cfg.drain_timeout
@@ -135,13 +119,29 @@ impl PollLoop {
             }
             if progress {
                 self.nap = MIN_NAP;
-            } else {
-                Metrics::add(&shared.metrics.poll_sleeps, 1);
-                thread::sleep(self.nap);
-                self.nap = (self.nap * 2).min(MAX_NAP);
+                continue;
             }
+            Metrics::add(&shared.metrics.poll_sleeps, 1);
+            let now = Instant::now();
+            let until = match self.lanes.next_visit(now) {
+                // Hot connections are read again after a nap that grows while nothing happens.
+                None => {
+                    let until = now + self.nap;
+                    self.nap = (self.nap * 2).min(MAX_NAP);
+                    until
+                }
+                Some(due) => due.min(now + MAX_WAIT),
+            };
+            let until = drain_deadline.map_or(until, |deadline| until.min(deadline));
+            shared.inbox.wait(until);
         }
+        Acceptor::stop_all(std::mem::take(&mut self.acceptors));
         for conn in self.lanes.drain() {
+            shared.close_connection(conn);
+        }
+        let mut left = Vec::new();
+        shared.inbox.take(&mut left);
+        for conn in left {
             shared.close_connection(conn);
         }
     }
@@ -149,10 +149,8 @@ impl PollLoop {
     /// One pass; true when it made progress.
     fn pass(&mut self, shared: &Shared) -> bool {
         let now = Instant::now();
-        let mut progress = self.accept(shared, now);
-        shared.handback.drain_into(&mut self.returned);
-        for mut conn in self.returned.drain(..) {
-            progress = true;
+        let mut progress = shared.inbox.take(&mut self.arrived);
+        for mut conn in self.arrived.drain(..) {
             conn.schedule.next_check = now;
             self.lanes.park(conn);
         }
@@ -184,7 +182,7 @@ impl PollLoop {
                 let is_stream = matches!(conn.phase(), Phase::Stream(_));
                 if !is_stream && now.duration_since(since) >= shared.cfg.checkout_timeout {
                     Metrics::add(&shared.metrics.queue_full, 1);
-                    refuse(conn, shared, "server busy: task queue full, retry");
+                    shared.refuse(conn, "server busy: task queue full, retry");
                 } else {
                     conn.mark_unparsed();
                     conn.schedule.next_check = now;
@@ -195,6 +193,9 @@ impl PollLoop {
         shared
             .parked_connections
             .store(self.lanes.len(), Ordering::Relaxed);
+        shared
+            .quiet_parked
+            .store(self.lanes.quiet_len(), Ordering::Relaxed);
         self.report_refusals(shared, now);
         progress
     }
@@ -219,65 +220,6 @@ impl PollLoop {
             self.refusals_reported = refused;
             self.last_refusal_log = Some(now);
         }
-    }
-
-    fn accept(&mut self, shared: &Shared, now: Instant) -> bool {
-        if let Some(until) = self.accept_paused_until {
-            if now < until {
-                return false;
-            }
-            self.accept_paused_until = None;
-        }
-        let mut progress = false;
-        let mut accepted = 0;
-        for (listener, kind) in &self.listeners {
-            while accepted < ACCEPTS_PER_PASS {
-                let (stream, peer) = match listener.accept() {
-                    Ok(pair) => pair,
-                    Err(e) => match accept_error(&e) {
-                        AcceptError::Done => break,
-                        AcceptError::Retry => continue,
-                        AcceptError::Pause => {
-                            // EMFILE, ENFILE, ENOBUFS…: the pending connection stays in the
-                            // backlog. Log at most once a second and stop accepting briefly
-                            // instead of spinning.
-                            let log_now = self
-                                .last_accept_error_log
-                                .map(|t| now.duration_since(t) >= Duration::from_secs(1))
-                                .unwrap_or(true);
-                            if log_now {
-                                log::error(format_args!(
-                                    "accept failed: {e} (out of file descriptors? raise `ulimit -n` or lower --max-connections)"
-                                ));
-                                self.last_accept_error_log = Some(now);
-                            }
-                            self.accept_paused_until = Some(now + ACCEPT_ERROR_PAUSE);
-                            return progress;
-                        }
-                    },
-                };
-                progress = true;
-                accepted += 1;
-                if let Err(e) = arm(&stream) {
-                    log::debug(format_args!("dropping {peer}: {e}"));
-                    continue;
-                }
-                Metrics::add(&shared.metrics.accepted, 1);
-                let conn = Connection::new(stream, peer, *kind, now);
-                // Counted first, so that `refuse` (which uncounts) keeps the count exact.
-                let open = shared.open_connections.fetch_add(1, Ordering::Relaxed) + 1;
-                if open > shared.cfg.max_connections && *kind == Listener::Data {
-                    refuse(
-                        conn,
-                        shared,
-                        "too many open connections (--max-connections)",
-                    );
-                    continue;
-                }
-                self.lanes.park(conn);
-            }
-        }
-        progress
     }
 }
 
@@ -471,46 +413,6 @@ fn fresh_pause(empty_reads: u32) -> Duration {
     FRESH_MIN_PAUSE
         .saturating_mul(1 << empty_reads.min(16))
         .min(MAX_NAP)
-}
-
-/// Prepares an accepted socket: nonblocking for its whole life (the accepted socket may or may
-/// not inherit the listener's mode, so set it), and responses go out without Nagle delay.
-fn arm(stream: &TcpStream) -> io::Result<()> {
-    stream.set_nonblocking(true)?;
-    stream.set_nodelay(true)
-}
-
-/// Answers 503 with a best-effort nonblocking write and closes; used when no worker can take it.
-fn refuse(conn: Connection, shared: &Shared, why: &str) {
-    Metrics::add(&shared.metrics.refused, 1);
-    let response = crate::api::Error::Overloaded(why.to_string()).into_response();
-    let response = shared.decorate(response, conn.listener());
-    let mut out = Vec::new();
-    http::response::write(&response, Body::Send, &shared.date(), &mut out);
-    let mut stream = conn.socket();
-    let _ = stream.write(&out);
-    let _ = conn.socket().shutdown(Shutdown::Both);
-    shared.close_connection(conn);
-}
-
-/// What to do after a failed `accept`.
-enum AcceptError {
-    /// Nothing more to accept now (`WouldBlock`).
-    Done,
-    /// Try the next one: interrupted, or the client gave up before we accepted it.
-    Retry,
-    /// A resource problem (out of descriptors…): pause accepting.
-    Pause,
-}
-
-fn accept_error(e: &io::Error) -> AcceptError {
-    match e.kind() {
-        io::ErrorKind::WouldBlock => AcceptError::Done,
-        io::ErrorKind::Interrupted
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::ConnectionReset => AcceptError::Retry,
-        _ => AcceptError::Pause,
-    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,6 @@
-//! The two hand-over points between the poll loop and the workers.
-//!
-//! * [`TaskQueue`]: poll loop → workers. Bounded; `push_all` leaves out what does not fit so the
-//!   poll loop can answer 503 instead of letting memory grow. Workers take tasks in batches.
-//! * [`Handback`]: workers → poll loop. Connections that are served and may get another request.
-//!   Unbounded in type but bounded in fact: it never holds more than the open connections.
+//! The task queue, poll loop → workers. Bounded: `push_all` leaves out what does not fit so the
+//! poll loop can answer 503 instead of letting memory grow. Workers take tasks in batches. (The
+//! way back, workers → poll loop, is the poll loop's inbox.)
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -55,7 +52,6 @@ impl Task {
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<TaskQueue>();
-    assert_send_sync::<Handback>();
 };
 
 impl TaskQueue {
@@ -146,30 +142,6 @@ impl TaskQueue {
     pub fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_all();
-    }
-}
-
-/// Connections handed back by workers to the poll loop.
-#[derive(Debug, Default)]
-pub struct Handback {
-    conns: Mutex<Vec<Connection>>,
-}
-
-impl Handback {
-    /// The lock; poisoning is taken over (pushes and swaps cannot be half-done).
-    fn lock(&self) -> MutexGuard<'_, Vec<Connection>> {
-        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A worker returns a connection.
-    pub fn push(&self, conn: Connection) {
-        self.lock().push(conn);
-    }
-
-    /// The poll loop takes every returned connection, appending them to `into`.
-    pub fn drain_into(&self, into: &mut Vec<Connection>) {
-        let mut conns = self.lock();
-        into.append(&mut conns);
     }
 }
 

@@ -23,23 +23,33 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod streaming;
 
-use super::connection::{Class, Connection, Incoming, Listener, Phase};
-use super::lanes::Turn;
+use super::connection::{Class, Connection, Incoming, Listener, Phase, Readiness, Received};
+use super::lanes::{Turn, QUIET_CAPACITY};
 use super::output::Flush;
+use super::poll::READ_CHUNK;
 use super::Shared;
 use crate::api::admin::Admin;
 use crate::api::{self, Client, Step};
 use crate::http::response::{self, Body, Response};
 use crate::http::{date, Method, Request, Version};
 use crate::log;
-use crate::metrics::RedisErrorKind;
+use crate::metrics::{Metrics, RedisErrorKind};
 use crate::redis::{self, Command};
 use crate::resp::Value;
 
+/// How long a worker waits for the next request of a client that sends back to back (see
+/// [`Worker::await_next_request`]): long enough for a client on the same host or network to read
+/// an answer and send again, short enough that a worker is never held long.
+pub const NEXT_REQUEST_WAIT: Duration = Duration::from_micros(500);
+/// A client whose last request came within this of the answer before sends back to back: a
+/// worker may wait for its next one.
+pub const BACK_TO_BACK: Duration = Duration::from_millis(1);
+/// Most workers waiting for a next request at once, so that most are always free for the queue.
+pub const MAX_AWAITING_WORKERS: usize = 3;
 /// Most WebSocket messages of one connection served in one turn, so that a client sending a
 /// flood of frames cannot keep a worker to itself.
 pub const MAX_WS_MESSAGES_PER_TURN: usize = 64;
@@ -69,6 +79,8 @@ pub fn spawn(n: usize, shared: &Arc<Shared>) -> io::Result<Vec<JoinHandle<()>>> 
 struct Worker<'a> {
     shared: &'a Shared,
     date: DateCache,
+    /// Where a read of a connection the worker waits on lands.
+    scratch: Box<[u8]>,
 }
 
 /// One request of a wave, taken off its connection's input.
@@ -116,6 +128,7 @@ impl<'a> Worker<'a> {
         Worker {
             shared,
             date: DateCache::default(),
+            scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
 
@@ -138,10 +151,15 @@ impl<'a> Worker<'a> {
                 }
                 conns.push(task.conn);
             }
-            while self.wave(&mut conns) {}
-            for conn in &mut conns {
-                if conn.stream_mut().is_some_and(|s| s.websocket.is_some()) {
-                    self.serve_websocket(conn);
+            loop {
+                while self.wave(&mut conns) {}
+                for conn in &mut conns {
+                    if conn.stream_mut().is_some_and(|s| s.websocket.is_some()) {
+                        self.serve_websocket(conn);
+                    }
+                }
+                if !self.await_next_request(&mut conns) {
+                    break;
                 }
             }
             let now = Instant::now();
@@ -151,7 +169,7 @@ impl<'a> Worker<'a> {
                     if outbox.is_gone() {
                         self.shared.close_connection(conn);
                     } else {
-                        self.shared.handback.push(conn);
+                        self.shared.inbox.push(conn);
                     }
                     continue;
                 }
@@ -163,11 +181,47 @@ impl<'a> Worker<'a> {
                         self.shared.close_connection(conn)
                     }
                     // The poll loop writes the rest, reads the next request, or lingers and closes.
-                    Ok(_) => self.shared.handback.push(conn),
+                    Ok(_) => self.shared.inbox.push(conn),
                     Err(_) => self.shared.close_connection(conn),
                 }
             }
         }
+    }
+
+    /// Keeps a lone connection whose client sends back to back for a moment, in case its next
+    /// request comes at once: then it is served here, without the two hand-overs through the
+    /// poll loop and the queue (each a thread wake-up). True when a request came.
+    ///
+    /// Only when it costs nobody anything: the batch is this one keep-alive connection, its
+    /// answer is written, its last request came right after the answer before ([`BACK_TO_BACK`]),
+    /// nothing waits in the task queue, and at most [`MAX_AWAITING_WORKERS`] workers wait so at
+    /// once. The wait is a blocking read of at most [`NEXT_REQUEST_WAIT`]; a task that arrives
+    /// meanwhile is taken by another worker.
+    fn await_next_request(&mut self, conns: &mut [Connection]) -> bool {
+        let [conn] = conns else {
+            return false;
+        };
+        let eligible = matches!(conn.phase(), Phase::Open)
+            && conn.schedule.gap.is_some_and(|gap| gap <= BACK_TO_BACK)
+            && conn.input().is_empty()
+            && self.shared.queue.is_empty()
+            && conn.flush(Instant::now(), &self.shared.metrics).ok() == Some(Flush::Done);
+        if !eligible {
+            return false;
+        }
+        let awaiting = &self.shared.awaiting_workers;
+        if awaiting.fetch_add(1, Ordering::Relaxed) >= MAX_AWAITING_WORKERS {
+            awaiting.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        let received = conn.await_input(&mut self.scratch, &self.shared.metrics);
+        awaiting.fetch_sub(1, Ordering::Relaxed);
+        let served = matches!(received, Received::Bytes(_))
+            && conn.poll_request(&self.shared.limits) == Readiness::Ready;
+        if served {
+            Metrics::add(&self.shared.metrics.awaited_requests, 1);
+        }
+        served
     }
 
     /// Serves the next complete request of every connection that can take one; false when none
@@ -238,12 +292,16 @@ impl<'a> Worker<'a> {
     /// Completes a response for its connection (closing, or keep-alive for HTTP/1.0), counts
     /// it, and appends it to the connection's output.
     fn deliver(&mut self, conn: &mut Connection, item: &Item, response: Response) {
+        let make_room = self.make_room(conn, item);
         let (keep_alive, http10) = match item {
             Item::Request { req, .. } => (req.head.keep_alive, req.head.version == Version::Http10),
             Item::Refused(..) => (false, false),
         };
         let response = self.shared.decorate(response, item.listener());
         let response = if !keep_alive || self.shared.is_stopping() {
+            response.closing()
+        } else if make_room {
+            Metrics::add(&self.shared.metrics.closed_for_room, 1);
             response.closing()
         } else if http10 && !response.close {
             // An HTTP/1.0 client keeps the connection only when told so (RFC 9112 §9.3);
@@ -254,6 +312,24 @@ impl<'a> Worker<'a> {
         };
         self.record(conn, item, &response, item.body());
         self.queue_response(conn, &response, item.body());
+    }
+
+    /// Whether this answer should close its connection to keep the quiet lane short (see
+    /// `lanes.rs`): the quiet lane is full, no further request waits on the connection, and its
+    /// client did not send this request right after its previous answer. Such a client is
+    /// likely to be quiet for a while, and its next request, on a new connection, is seen the
+    /// moment it connects instead of when the loop next looks at a quiet connection. The answer
+    /// says `Connection: close` (RFC 9112 §9.6), so the client knows before it sends again.
+    fn make_room(&mut self, conn: &mut Connection, item: &Item) -> bool {
+        let crowded = item.listener() == Listener::Data
+            && !conn.is_quick()
+            && conn.input().is_empty()
+            && self.shared.quiet_parked.load(Ordering::Relaxed) >= QUIET_CAPACITY;
+        // A last look at the socket: a client that pipelined its next request keeps its
+        // connection (the request is served in the next wave).
+        crowded
+            && conn.receive(&mut self.scratch, Instant::now(), &self.shared.metrics)
+                == Received::Nothing
     }
 
     /// Counts an answered request in the metrics and writes its access-log line.
@@ -355,7 +431,8 @@ impl<'a> Worker<'a> {
     /// Appends one response to the connection's output; a closing response ends the connection
     /// once it is written.
     fn queue_response(&mut self, conn: &mut Connection, response: &Response, body: Body) {
-        response::write(response, body, self.date.get(), conn.output());
+        let date = self.date.get();
+        response::write(response, body, date, conn.output(Instant::now()));
         if response.close {
             conn.close_after_output();
         }

@@ -178,6 +178,79 @@ pub fn request_on(
     response.unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
+/// A keep-alive client that behaves as HTTP clients must: after an answer that says
+/// `Connection: close` it opens a new connection for the next request (RFC 9112 §9.6). A
+/// connection the gateway closes without having said so is an error: that is what it catches.
+#[derive(Debug)]
+pub struct KeepAlive {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    /// Answers that said `Connection: close` (each followed by a new connection).
+    pub announced_closes: usize,
+}
+
+impl KeepAlive {
+    /// A client of `addr`; it connects with its first request.
+    pub fn new(addr: SocketAddr) -> KeepAlive {
+        KeepAlive {
+            addr,
+            stream: None,
+            announced_closes: 0,
+        }
+    }
+
+    /// Sends one request and reads its answer (no body for HEAD).
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, String> {
+        self.send_raw(
+            &format_request(method, path, headers, body),
+            method == "HEAD",
+        )
+        .map_err(|e| format!("{method} {path}: {e}"))
+    }
+
+    /// Opens a connection now, unless one is open.
+    pub fn open(&mut self) -> Result<&mut TcpStream, String> {
+        if self.stream.is_none() {
+            let stream = TcpStream::connect_timeout(&self.addr, IO_TIMEOUT)
+                .and_then(|s| {
+                    s.set_read_timeout(Some(IO_TIMEOUT))?;
+                    s.set_write_timeout(Some(IO_TIMEOUT))?;
+                    Ok(s)
+                })
+                .map_err(|e| format!("connect to {}: {e}", self.addr))?;
+            self.stream = Some(stream);
+        }
+        self.stream
+            .as_mut()
+            .ok_or_else(|| "no connection".to_string())
+    }
+
+    /// Sends `bytes` (one request) and reads one answer.
+    pub fn send_raw(&mut self, bytes: &[u8], head_only: bool) -> Result<Response, String> {
+        let stream = self.open()?;
+        stream
+            .write_all(bytes)
+            .map_err(|e| format!("write on a connection the gateway kept open: {e}"))?;
+        let response = try_read_response(stream, head_only)?;
+        if response.closes() {
+            self.announced_closes += 1;
+            self.stream = None;
+        }
+        Ok(response)
+    }
+
+    /// The open connection, if any (to send raw bytes on it).
+    pub fn stream(&mut self) -> Option<&mut TcpStream> {
+        self.stream.as_mut()
+    }
+}
+
 /// Reads exactly `HTTP/1.1 100 Continue` and its blank line: what a client that sent
 /// `Expect: 100-continue` waits for before it sends the body.
 #[track_caller]

@@ -21,7 +21,7 @@ pub use gateway::{
 pub use http::{
     connect, expect_common_headers, expect_continue, expect_status, expect_text_error,
     format_request, is_closed, read_head_response, read_response, request, request_on, send,
-    try_read_response, try_request, wait_closed, Closed, Response,
+    try_read_response, try_request, wait_closed, Closed, KeepAlive, Response,
 };
 pub use redis::{RedisServer, RespReply};
 
