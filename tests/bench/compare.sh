@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark redis-gateway against webdis (the peer) and Redis itself (the ceiling).
 #
-#   benches/compare.sh                  # all scenarios, gateway and webdis alternating
-#   benches/compare.sh --gateway-only   # no webdis (air-gapped machines)
-#   ROUNDS=5 DURATION=10 benches/compare.sh
+#   tests/bench/compare.sh                  # all scenarios, gateway and webdis alternating
+#   tests/bench/compare.sh --gateway-only   # no webdis (air-gapped machines)
+#   ROUNDS=5 DURATION=10 tests/bench/compare.sh
 #
 # Starts a private redis-server, the release gateway and webdis (Debian's package, with a config
 # this script writes: 2 threads, the same Redis) on free loopback ports, seeds the data, and runs
@@ -32,7 +32,7 @@ for arg in "$@"; do
     esac
 done
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$(pwd)
 
 need() { command -v "$1" >/dev/null 2>&1; }
