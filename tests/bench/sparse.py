@@ -31,9 +31,11 @@ What it measures
     Counted: requests (fell due during --duration), answered, non-2xx answers, lost (written on
     a connection that then closed or reset without an answer), connect errors, unanswered (no
     answer --grace seconds after the end: a request still waiting counts here), new connections,
-    and reconnects after the server closed, split into announced (`Connection: close`) and not
-    (EOF or reset between requests). A request whose write finds the connection already closed
-    is sent again on a new one (as HTTP clients do), and counted as an unannounced reconnect.
+    reconnects after the server closed, split into announced (`Connection: close`) and not
+    (EOF or reset between requests), and requests that fell due while the previous answer on
+    their connection had not come yet (`queued`). A request whose write finds the connection
+    already closed is sent again on a new one (as HTTP clients do), and counted as an
+    unannounced reconnect.
 
     Output: one human line, then one machine-readable line starting with `SPARSE ` made of
     key=value pairs (latencies in ms; `late_*` is the client's own lateness, below).
@@ -135,7 +137,7 @@ class Worker:
         self.late = array.array("d")
         self.c = dict(requests=0, answered=0, non2xx=0, lost=0, connect_errors=0, unanswered=0,
                       connects=0, reconnects_announced=0, reconnects_unannounced=0,
-                      retried_writes=0, unsolicited=0, open_errors=0)
+                      retried_writes=0, unsolicited=0, open_errors=0, queued=0)
         self.inflight = 0
 
     # -- connections --------------------------------------------------------------------------
@@ -375,6 +377,7 @@ class Worker:
                 late.append((now - due) * 1000.0)
                 c = conns[i]
                 if c.busy:
+                    counts["queued"] += 1
                     c.backlog.append(due)
                 else:
                     self.start(c, due)
@@ -491,14 +494,16 @@ def run_load(args):
 
     print("sparse %s: %d conns (%d process%s, open %s), %.0f s, %d requests, %d answered: "
           "p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f ms | non-2xx %d, lost %d, connect "
-          "errors %d, unanswered %d, reconnects %d (%d announced), new connections %d | "
+          "errors %d, unanswered %d, reconnects %d (%d announced), new connections %d, %d "
+          "waited for the previous answer | "
           "client: late p50 %.3f p99 %.3f max %.2f ms, CPU %s %% of a core"
           % (out["mode"], args.conns, procs, "" if procs == 1 else "es", args.open,
              args.duration, counts["requests"], counts["answered"], out["p50_ms"],
              out["p90_ms"], out["p99_ms"], out["p999_ms"], out["max_ms"], counts["non2xx"],
              counts["lost"], counts["connect_errors"] + counts["open_errors"],
              counts["unanswered"], out["reconnects"], counts["reconnects_announced"],
-             counts["connects"], out["late_p50_ms"], out["late_p99_ms"], out["late_max_ms"],
+             counts["connects"], counts["queued"], out["late_p50_ms"], out["late_p99_ms"],
+             out["late_max_ms"],
              out["client_cpu"]))
     print("SPARSE " + " ".join("%s=%s" % (k, f(v)) for k, v in out.items()), flush=True)
 
