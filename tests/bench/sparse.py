@@ -10,8 +10,9 @@
 What it measures
     N keep-alive connections; each sends one `GET PATH` at a random moment every 0.5-1.5 s
     (--period; the gaps are drawn uniformly, the first request of each connection comes at a
-    random moment of its first second), so the server sees about N requests a second spread
-    evenly, and most connections are idle most of the time. The load is open-loop: when a
+    random moment of its first period, drawn so that the rate is steady from the start), so the
+    server sees about N requests a second spread evenly, and most connections are idle most of
+    the time. The load is open-loop: when a
     request falls due, it is due whatever the server is doing; if the previous answer on that
     connection has not come yet, the request waits for it (no pipelining), and that wait counts.
 
@@ -134,6 +135,7 @@ class Worker:
         self.conns = [Conn() for _ in range(n)]
         self.by_fd = {}
         self.lat = array.array("d")
+        self.dues = array.array("d")  # with --samples: when each answered request fell due
         self.late = array.array("d")
         self.c = dict(requests=0, answered=0, non2xx=0, lost=0, connect_errors=0, unanswered=0,
                       connects=0, reconnects_announced=0, reconnects_unannounced=0,
@@ -245,6 +247,8 @@ class Worker:
 
     def finish(self, c, now):
         self.lat.append((now - c.due) * 1000.0)
+        if self.args.samples:
+            self.dues.append(c.due)
         self.c["answered"] += 1
         if not 200 <= c.status < 300:
             self.c["non2xx"] += 1
@@ -353,7 +357,12 @@ class Worker:
         lo, hi = args.period
         end = t0 + args.duration
         deadline = end + args.grace
-        heap = [(t0 + rng.random() * (lo + hi) / 2, i) for i in range(self.n)]
+        # Stationary from the start: a connection's first request falls at a uniform moment of
+        # a period drawn length-biased (density proportional to its length), which is where a
+        # random moment of a long-running renewal process falls. Drawn as an ordinary period, or
+        # uniformly over the mean period, the rate would swing by ±40 % over the first 2 s.
+        heap = [(t0 + rng.random() * math.sqrt(lo * lo + rng.random() * (hi * hi - lo * lo)), i)
+                for i in range(self.n)]
         heapq.heapify(heap)
         conns = self.conns
         by_fd = self.by_fd
@@ -403,6 +412,7 @@ class Worker:
                 counts["unanswered"] += 1 + len(c.backlog)
             self.close(c, "own")
         return dict(counts=counts, lat=self.lat.tobytes(), late=late.tobytes(),
+                    dues=array.array("d", (d - t0 for d in self.dues)).tobytes(),
                     cpu_pct=100.0 * cpu / wall if wall > 0 else 0.0, wall=wall)
 
 
@@ -464,13 +474,23 @@ def run_load(args):
     counts = {}
     lat, late = array.array("d"), array.array("d")
     cpus = []
+    samples = []
     for i in sorted(got):
         r = got[i]
         for k, v in r["counts"].items():
             counts[k] = counts.get(k, 0) + v
+        if args.samples:
+            dues = array.array("d")
+            dues.frombytes(r["dues"])
+            samples.extend(zip(dues, array.array("d", r["lat"])))
         lat.frombytes(r["lat"])
         late.frombytes(r["late"])
         cpus.append(r["cpu_pct"])
+    if args.samples:
+        with open(args.samples, "w") as fh:
+            fh.write("# due_s latency_ms (due: seconds since the clock started)\n")
+            for due, ms in sorted(samples):
+                fh.write("%.6f %.3f\n" % (due, ms))
     lat = sorted(lat)
     late = sorted(late)
     qs = [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)]
@@ -566,6 +586,8 @@ def main():
                    help="client processes [one per %d connections]" % CONNS_PER_PROC)
     p.add_argument("--grace", type=float, default=5.0,
                    help="seconds to wait for answers after the last request fell due [5]")
+    p.add_argument("--samples", metavar="FILE",
+                   help="write every answered request's due time and latency to FILE")
     p.add_argument("--seed", type=int, default=None, help="random seed [none]")
     p.add_argument("--hold", type=int, default=0, metavar="N",
                    help="hold N idle keep-alive connections (each served one request) instead")
