@@ -24,7 +24,9 @@ What it measures
     --open upfront   all N connections are opened before the clock starts, like a pre-warmed
                      pool (default); --open lazy: each connects when its first request is due.
     --close-each     a new connection for every request: the request says `Connection: close`,
-                     and the client closes after each answer (--open lazy unless told, so that
+                     and the client closes after each answer once the server has closed (so
+                     that TIME_WAIT stays on the server's side, as with clients on many hosts),
+                     or when the next request falls due (--open lazy unless told, so that
                      every request's connect is inside its latency).
     --hold N         no load: opens N keep-alive connections, has each served one request, writes
                      the --ready file and keeps them open, silent, until killed (or --duration).
@@ -98,7 +100,7 @@ def raise_nofile(want):
 class Conn:
     __slots__ = (
         "sock", "fd", "connecting", "busy", "due", "sent", "out", "buf", "body_start", "clen",
-        "status", "close_after", "backlog", "retried", "closed_by",
+        "status", "close_after", "backlog", "retried", "closed_by", "draining",
     )
 
     def __init__(self):
@@ -117,6 +119,11 @@ class Conn:
         self.backlog = deque()  # dues that fell while the previous request was in flight
         self.retried = False
         self.closed_by = None  # None (never opened), "announced", "eof", "lost", "own", "error"
+        # After an answer that ends the connection ("own" with --close-each, or "announced"):
+        # the socket is kept until the server's EOF, so that the server closes first and the
+        # TIME_WAIT lands on its side. Closing first, one host making 5,000 connections a second
+        # runs out of ephemeral ports within seconds, and connect() slows to a crawl.
+        self.draining = None
 
 
 class Worker:
@@ -194,6 +201,7 @@ class Worker:
         c.buf = bytearray()
         c.clen = -1
         c.closed_by = why
+        c.draining = None
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -206,6 +214,8 @@ class Worker:
         self.begin(c)
 
     def begin(self, c):
+        if c.draining:  # the server has not closed yet: the client does
+            self.close(c, c.draining)
         if c.sock is None:
             if not self.connect(c):
                 self.fail(c, "connect_errors_counted")
@@ -255,9 +265,9 @@ class Worker:
         c.busy = False
         self.inflight -= 1
         if self.args.close_each:
-            self.close(c, "own")
+            c.draining = "own"
         elif c.close_after:
-            self.close(c, "announced")
+            c.draining = "announced"
         self.next_from_backlog(c)
 
     def on_event(self, c, ev):
@@ -292,12 +302,16 @@ class Worker:
             self.on_eof(c)
             return
         if not c.busy:
-            self.c["unsolicited"] += 1
+            if not c.draining:
+                self.c["unsolicited"] += 1
             return
         c.buf += data
         self.parse(c)
 
     def on_eof(self, c):
+        if c.draining and not c.busy:
+            self.close(c, c.draining)
+            return
         if c.busy and c.clen == -2:  # read-until-close framing: EOF ends the answer
             self.close(c, "announced")
             self.finish(c, time.monotonic())
@@ -551,6 +565,9 @@ def run_hold(args):
                 c = w.by_fd.get(fd)
                 if c is not None:
                     w.on_event(c, ev)
+    for c in w.conns:
+        if c.draining:  # the server said Connection: close: not an idle connection
+            w.close(c, c.draining)
     counts = w.c
     ok = counts["answered"] - counts["non2xx"]
     print("hold: %d connections open, %d served one 2xx answer, %d non-2xx, %d lost, "
