@@ -525,6 +525,8 @@ if [ "$run_idle" = 1 ]; then
     idle_row "10 $IDLE_CONNS idle / none idle (throughput)" "$gw_keep" "$wd_keep" ">=" 0.85 "≥ 0.85×"
     idle_row "10 wrk p99 none idle, ms" "$(median gw-busy-none 3)" "$(median wd-busy-none 3)" ">=" 0 ""
     idle_row "10 wrk p99 with $IDLE_CONNS idle, ms" "$(median gw-busy-idle 3)" "$(median wd-busy-idle 3)" ">=" 0 ""
+    colmax() { [ -f "$work/$1" ] || { echo nan; return; }; awk -v c="$2" 'NR == 1 || $c + 0 > m {m = $c + 0} END {print m}' "$work/$1"; }
+    idle_row "10 wrk p99 with $IDLE_CONNS idle, worst round, ms" "$(colmax gw-busy-idle 3)" "$(colmax wd-busy-idle 3)" ">=" 0 ""
     gw_err=$(( $(sumcol gw-busy-none 4) + $(sumcol gw-busy-idle 4) ))
     wd_err=$([ "$GATEWAY_ONLY" = 1 ] && echo 0 || echo $(( $(sumcol wd-busy-none 4) + $(sumcol wd-busy-idle 4) )))
     idle_row "10 wrk errors (summed), idle conns opened (min)" "$gw_err, $(sort -g "$work/gw-held" | head -1)" \
