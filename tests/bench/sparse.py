@@ -30,6 +30,8 @@ What it measures
                      every request's connect is inside its latency).
     --hold N         no load: opens N keep-alive connections, has each served one request, writes
                      the --ready file and keeps them open, silent, until killed (or --duration).
+                     One the server closes after its answer (saying Connection: close) is
+                     opened again and left silent, as a pool keeps its size.
 
     Counted: requests (fell due during --duration), answered, non-2xx answers, lost (written on
     a connection that then closed or reset without an answer), connect errors, unanswered (no
@@ -568,12 +570,17 @@ def run_hold(args):
     for c in w.conns:
         if c.draining:  # the server said Connection: close: not an idle connection
             w.close(c, c.draining)
+    # A connection the server closed (it said so) is opened again and left silent, as a pool
+    # keeps its size: N connections stay open whatever the server does with idle ones.
+    closed = [c for c in w.conns if c.closed_by == "announced"]
+    for c in closed:
+        w.open_blocking(c)
     counts = w.c
     ok = counts["answered"] - counts["non2xx"]
     print("hold: %d connections open, %d served one 2xx answer, %d non-2xx, %d lost, "
-          "%d failed to open, %d closed by the server"
+          "%d failed to open, %d closed by the server after their answer (opened again, silent)"
           % (len(w.by_fd), ok, counts["non2xx"], counts["lost"], counts["open_errors"],
-             sum(1 for c in w.conns if c.closed_by == "announced")), flush=True)
+             len(closed)), flush=True)
     if args.ready:
         with open(args.ready, "w") as fh:
             fh.write("%d\n" % len(w.by_fd))
