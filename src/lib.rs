@@ -1,8 +1,10 @@
 //! HTTP/1.1 → Redis gateway on std alone.
 //!
 //! ```text
-//!  clients ─► main thread (server::poll) ─push─► TaskQueue ─pop─► 9 workers (worker-1..9)
-//!             · nonblocking accept                                │ http::parse
+//!  clients ─► acceptor thread ─► inbox
+//!                                  ▼
+//!             main thread (server::poll) ─push─► TaskQueue ─pop─► 9 workers (worker-1..9)
+//!             · sleeps on the inbox when idle                     │ http::parse
 //!             · parked connections (server::lanes) ◄── back ──────┤ api::Service: request → Step
 //!             · idle / slow-request / write timeouts              ▼ redis::Backend: one round trip
 //!             maintainer thread ─connect/AUTH/SELECT/PING/replace─► redis::Pool (≤ 40 connections)

@@ -4,7 +4,7 @@
 //! A pooled connection never runs `SELECT` after its handshake, so a connection of one database
 //! can never answer for another. The pool of another database is made on first use, with
 //! `db_pool_size` connections and a maintainer thread of its own (`redis-db7`): the
-//! 11-thread shape grows only when a request names another database, by one thread and a few
+//! process's shape grows only when a request names another database, by one thread and a few
 //! connections per database, bounded by the number of databases Redis has.
 
 use std::io;

@@ -12,8 +12,8 @@
 //! * `connection`: one client connection, its buffers and its phase; `output`: the bytes a
 //!   client has not taken yet; `stream`: a connection that became a stream of pushed messages.
 //!
-//! With the defaults the process has exactly 11 threads: the main thread (poll loop), 9 workers
-//! and the Redis maintainer.
+//! With the defaults the process has exactly 12 threads: the main thread (poll loop), 9 workers,
+//! the Redis maintainer and the acceptor (13 with the admin listener, which has its own).
 
 pub mod acceptor;
 pub mod connection;
