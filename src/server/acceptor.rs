@@ -18,8 +18,11 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::connection::{Connection, Listener};
-use super::worker::NEXT_REQUEST_WAIT;
+use super::connection::{Connection, Listener, Readiness, Received};
+use super::lanes::Turn;
+use super::poll::READ_CHUNK;
+use super::queue::Task;
+use super::worker::MAX_BATCH;
 use super::Shared;
 use crate::log;
 use crate::metrics::Metrics;
@@ -103,6 +106,8 @@ fn reachable(mut addr: SocketAddr) -> SocketAddr {
 
 fn run(listener: &TcpListener, kind: Listener, shared: &Shared, stop: &AtomicBool) {
     let mut last_error_log: Option<Instant> = None;
+    let mut scratch = vec![0; READ_CHUNK].into_boxed_slice();
+    let mut task = Vec::with_capacity(1);
     loop {
         let accepted = listener.accept();
         if stop.load(Ordering::Relaxed) {
@@ -144,17 +149,41 @@ fn run(listener: &TcpListener, kind: Listener, shared: &Shared, stop: &AtomicBoo
             shared.refuse(conn, "too many open connections (--max-connections)");
             continue;
         }
-        shared.inbox.push(conn);
+        hand_over(conn, shared, &mut scratch, &mut task);
     }
 }
 
-/// Prepares an accepted socket: nonblocking (the accepted socket may or may not inherit the
-/// listener's mode, so set it), responses without Nagle delay, and the read timeout of the one
-/// blocking read a worker may make on it (a nonblocking read ignores it).
+/// Hands a new connection on. Its request often arrives with it (a client writes as soon as it
+/// is connected): one read finds it, and a complete request goes straight to the workers, without
+/// a turn through the poll loop. Anything else (nothing yet, part of a request, a full queue) goes
+/// to the poll loop.
+fn hand_over(mut conn: Connection, shared: &Shared, scratch: &mut [u8], task: &mut Vec<Task>) {
+    match conn.receive(scratch, Instant::now(), &shared.metrics) {
+        Received::Closed => return shared.close_connection(conn),
+        Received::Bytes(_) if conn.poll_request(&shared.limits) == Readiness::Ready => {
+            conn.take_unparsed();
+            task.push(Task {
+                conn,
+                turn: Turn::Serve,
+            });
+            shared.queue.push_all(task, MAX_BATCH);
+            if let Some(Task { mut conn, .. }) = task.pop() {
+                // The queue is full: the poll loop keeps it and tries again.
+                conn.mark_unparsed();
+                shared.inbox.push(conn);
+            }
+            return;
+        }
+        Received::Bytes(_) | Received::Nothing => {}
+    }
+    shared.inbox.push(conn);
+}
+
+/// Prepares an accepted socket: nonblocking for its whole life (the accepted socket may or may
+/// not inherit the listener's mode, so set it), and responses go out without Nagle delay.
 fn arm(stream: &TcpStream) -> io::Result<()> {
     stream.set_nonblocking(true)?;
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(NEXT_REQUEST_WAIT))
+    stream.set_nodelay(true)
 }
 
 #[cfg(test)]

@@ -114,6 +114,8 @@ pub struct Schedule {
     pub answered: Option<Instant>,
     /// How long after the answer before its last request came (`None`: its first request).
     pub gap: Option<Duration>,
+    /// The socket's read timeout, once one is set (see `await_input`).
+    pub read_timeout: Option<Duration>,
 }
 
 /// Progress of the request at the front of the input.
@@ -201,6 +203,7 @@ impl Connection {
                 class: Class::Urgent,
                 answered: None,
                 gap: None,
+                read_timeout: None,
             },
         }
     }
@@ -263,10 +266,20 @@ impl Connection {
         }
     }
 
-    /// Waits up to the socket's read timeout (set at accept: the worker's wait for a next
-    /// request) for bytes, and reads them into the input. The socket is blocking only for this
-    /// one read.
-    pub fn await_input(&mut self, scratch: &mut [u8], metrics: &Metrics) -> Received {
+    /// Waits up to `wait` for bytes, and reads them into the input. The socket is blocking only
+    /// for this one read; its read timeout is set the first time (a nonblocking read ignores it).
+    pub fn await_input(
+        &mut self,
+        wait: Duration,
+        scratch: &mut [u8],
+        metrics: &Metrics,
+    ) -> Received {
+        if self.schedule.read_timeout != Some(wait) {
+            if self.stream.set_read_timeout(Some(wait)).is_err() {
+                return Received::Nothing;
+            }
+            self.schedule.read_timeout = Some(wait);
+        }
         if self.stream.set_nonblocking(false).is_err() {
             return Received::Nothing;
         }

@@ -214,7 +214,7 @@ impl<'a> Worker<'a> {
             awaiting.fetch_sub(1, Ordering::Relaxed);
             return false;
         }
-        let received = conn.await_input(&mut self.scratch, &self.shared.metrics);
+        let received = conn.await_input(NEXT_REQUEST_WAIT, &mut self.scratch, &self.shared.metrics);
         awaiting.fetch_sub(1, Ordering::Relaxed);
         let served = matches!(received, Received::Bytes(_))
             && conn.poll_request(&self.shared.limits) == Readiness::Ready;
