@@ -57,6 +57,7 @@ pub mod config;
 pub mod http;
 pub mod json;
 pub mod log;
+pub mod memory;
 pub mod metrics;
 pub mod redis;
 pub mod resp;

@@ -68,6 +68,10 @@ pub struct Metrics {
     pub stream_messages: AtomicU64,
     /// Streams disconnected because their client fell more than `--max-stream-buffer` behind.
     pub stream_overflows: AtomicU64,
+    /// Requests refused (503) because their declared body did not fit in the memory budget.
+    pub memory_refusals: AtomicU64,
+    /// Connections cut because the memory budget was spent and they held the most.
+    pub memory_cuts: AtomicU64,
     /// Answers that closed their connection to keep the quiet lane short (the client reconnects
     /// for its next request).
     pub closed_for_room: AtomicU64,
@@ -106,6 +110,10 @@ pub struct Snapshot {
     pub parked: usize,
     /// Of those, in the quiet lane (answered a moment ago, idle since).
     pub quiet: usize,
+    /// The memory budget (`--max-memory`), and what is counted against it now.
+    pub memory_limit: usize,
+    /// See `memory_limit`.
+    pub memory_used: usize,
     /// Time since start-up.
     pub uptime: Duration,
     /// Channels and patterns subscribed on the shared pub/sub connection.
@@ -193,7 +201,7 @@ impl Metrics {
         let sum = get(&self.duration_sum_micros) as f64 / 1e6;
         let _ = writeln!(out, "redis_gateway_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "redis_gateway_request_duration_seconds_count {count}");
-        let counters: [(&str, &str, u64); 12] = [
+        let counters: [(&str, &str, u64); 14] = [
             (
                 "received_bytes_total",
                 "Bytes read from clients.",
@@ -228,6 +236,16 @@ impl Metrics {
                 "stream_overflows_total",
                 "Streams disconnected because the client fell more than --max-stream-buffer behind.",
                 get(&self.stream_overflows),
+            ),
+            (
+                "memory_refusals_total",
+                "Requests answered 503 before their body was read: the memory budget could not hold it.",
+                get(&self.memory_refusals),
+            ),
+            (
+                "memory_cuts_total",
+                "Stalled connections closed because the memory budget was spent and they held the most.",
+                get(&self.memory_cuts),
             ),
             (
                 "connections_closed_for_room_total",
@@ -273,7 +291,7 @@ impl Metrics {
             );
         }
         let in_use = now.pool.open.saturating_sub(now.pool.idle);
-        let gauges: [(&str, &str, f64); 12] = [
+        let gauges: [(&str, &str, f64); 14] = [
             (
                 "pubsub_topics",
                 "Channels and patterns subscribed on the shared pub/sub connection.",
@@ -303,6 +321,16 @@ impl Metrics {
                 "connections_quiet",
                 "Parked connections answered in the last 2 s and idle since (the quiet lane).",
                 now.quiet as f64,
+            ),
+            (
+                "memory_budget_bytes",
+                "The memory budget of client and Redis buffers (--max-memory).",
+                now.memory_limit as f64,
+            ),
+            (
+                "memory_accounted_bytes",
+                "Bytes of client and Redis buffers counted against the memory budget now.",
+                now.memory_used as f64,
             ),
             (
                 "queue_depth",
@@ -374,6 +402,8 @@ mod tests {
             open: 5,
             parked: 4,
             quiet: 2,
+            memory_limit: 1024,
+            memory_used: 12,
             uptime: Duration::from_secs(12),
             pubsub_topics: 1,
             pubsub_subscriptions: 3,

@@ -88,6 +88,7 @@ impl Error {
             Error::Redis(e) => match e {
                 redis::Error::Timeout => 504,
                 redis::Error::NoSuchDatabase(_) => 400,
+                redis::Error::MemoryBudget => 503,
                 redis::Error::Unavailable(_) | redis::Error::Handshake(_) => 503,
                 redis::Error::Io(_)
                 | redis::Error::Closed

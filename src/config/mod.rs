@@ -58,6 +58,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Most bytes a stream (a subscription, a WebSocket) may hold for a client that does not read;
 /// beyond, the client is disconnected.
 pub const MAX_STREAM_BUFFER_BYTES: usize = 1024 * 1024;
+/// The memory budget: the most bytes the buffers that grow with client input or Redis output may
+/// hold, all connections together (see [`crate::memory`]). Past it, new large bodies get 503 before
+/// they are read, greedy connections are not read further, and the greediest are cut.
+pub const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 /// Largest WebSocket message (all its fragments) in bytes; larger → close 1009.
 pub const MAX_WS_MESSAGE_BYTES: usize = 1024 * 1024;
 /// Largest Redis reply in bytes the gateway will buffer; larger → 502.
@@ -197,6 +201,8 @@ pub struct Config {
     pub websockets: bool,
     /// See [`MAX_STREAM_BUFFER_BYTES`].
     pub max_stream_buffer: usize,
+    /// See [`MAX_MEMORY_BYTES`].
+    pub max_memory: usize,
     /// See [`MAX_WS_MESSAGE_BYTES`].
     pub max_ws_message: usize,
     /// What the webdis API needs (ACL, default root, database pools); from `--webdis-config`.
@@ -239,6 +245,7 @@ impl Default for Config {
             webdis_config: None,
             websockets: false,
             max_stream_buffer: MAX_STREAM_BUFFER_BYTES,
+            max_memory: MAX_MEMORY_BYTES,
             max_ws_message: MAX_WS_MESSAGE_BYTES,
             webdis: webdis::Settings::default(),
         }

@@ -231,6 +231,15 @@ pub static OPTIONS: &[Opt] = &[
         set: |cfg, v| put(&mut cfg.max_reply_bytes, count(v, 1 << 32)),
         show: |cfg| cfg.max_reply_bytes.to_string(),
     },
+    Opt {
+        flag: "--max-memory",
+        arg: "N",
+        help: "bytes of client and Redis buffers, all connections together; past it: 503",
+        section: Section::Limits,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_memory, count(v, 1 << 40)),
+        show: |cfg| cfg.max_memory.to_string(),
+    },
     // ----- Timeouts -----
     Opt {
         flag: "--header-timeout",

@@ -10,8 +10,12 @@ use std::time::{Duration, Instant};
 
 use super::Error;
 use crate::config::{Config, RedisTarget};
+use crate::memory::Account;
 use crate::resp::{self, Value};
 
+/// A reply buffer may grow to this without asking the memory budget: small replies are always
+/// read; a larger one is refused while the budget cannot hold it.
+const SMALL_REPLY: usize = 256 * 1024;
 /// Bytes read from the socket per `read` call: a batch of replies usually arrives in one.
 const READ_CHUNK: usize = 64 * 1024;
 /// A buffer that grew past this is given back to the allocator after use. Smaller ones are kept:
@@ -33,6 +37,8 @@ pub struct Conn {
     max_reply_bytes: usize,
     reply_timeout: Duration,
     last_used: Instant,
+    /// What the connection holds of the memory budget, once it is in a pool.
+    account: Option<Account>,
 }
 
 impl Conn {
@@ -61,6 +67,7 @@ impl Conn {
             max_reply_bytes: cfg.max_reply_bytes,
             reply_timeout: cfg.redis_timeout,
             last_used: Instant::now(),
+            account: None,
         };
         conn.handshake(target)?;
         Ok(conn)
@@ -97,6 +104,26 @@ impl Conn {
         expect_ok("CLIENT SETNAME", &reply)
     }
 
+    /// Counts the connection's buffers against the memory budget from now on: a reply that would
+    /// grow them past what the budget holds fails ([`Error::MemoryBudget`]) instead.
+    pub fn attach(&mut self, mut account: Account) {
+        account.set(self.footprint());
+        self.account = Some(account);
+    }
+
+    /// The memory the connection's buffers hold.
+    fn footprint(&self) -> usize {
+        self.buf.capacity() + self.out.capacity() + self.scratch.len()
+    }
+
+    /// Keeps the account equal to the buffers.
+    fn recount(&mut self) {
+        let footprint = self.footprint();
+        if let Some(account) = &mut self.account {
+            account.set(footprint);
+        }
+    }
+
     /// Sends one command and reads its reply. A Redis error reply is `Ok(Value::Error(..))`.
     ///
     /// # Errors
@@ -129,6 +156,7 @@ impl Conn {
         if self.out.capacity() > KEEP_BUFFER_BYTES {
             self.out = Vec::new();
         }
+        self.recount();
         let error = match result {
             Ok(()) => None,
             // Closed or reset before a single reply byte: Redis had dropped the connection (for
@@ -284,6 +312,18 @@ impl Conn {
             }
             if (self.buf.len() - decoded).saturating_add(n) > self.max_reply_bytes {
                 break Err(Error::ReplyTooLarge);
+            }
+            let grown = self.buf.len() + n;
+            if grown > self.buf.capacity() && grown > SMALL_REPLY {
+                // A large reply is counted before its buffer grows, and refused when the budget
+                // cannot hold it (the connection is then dropped, the reply unread).
+                let want =
+                    grown.max(self.buf.capacity() * 2) + self.out.capacity() + self.scratch.len();
+                if let Some(account) = &mut self.account {
+                    if !account.try_grow_to(want) {
+                        break Err(Error::MemoryBudget);
+                    }
+                }
             }
             self.buf
                 .extend_from_slice(self.scratch.get(..n).unwrap_or_default());

@@ -64,7 +64,11 @@ impl Databases {
         if let Some(other) = others.iter().find(|o| o.db == db) {
             return Ok(Arc::clone(&other.pool));
         }
-        let pool = Arc::new(Pool::new(self.db_pool_size, self.cfg.ping_interval));
+        let pool = Arc::new(Pool::new(
+            self.db_pool_size,
+            self.cfg.ping_interval,
+            self.main.budget(),
+        ));
         let mut cfg = self.cfg.clone();
         cfg.redis.db = db;
         let handle = maintainer::spawn_named(

@@ -48,6 +48,8 @@ pub enum Error {
     Handshake(String),
     /// `SELECT` was refused: this Redis has no database with that number.
     NoSuchDatabase(u32),
+    /// The reply did not fit in the gateway's memory budget (`--max-memory`).
+    MemoryBudget,
 }
 
 impl Error {
@@ -77,6 +79,7 @@ impl Clone for Error {
             Error::Unavailable(why) => Error::Unavailable(why.clone()),
             Error::Handshake(why) => Error::Handshake(why.clone()),
             Error::NoSuchDatabase(db) => Error::NoSuchDatabase(*db),
+            Error::MemoryBudget => Error::MemoryBudget,
         }
     }
 }
@@ -94,6 +97,9 @@ impl fmt::Display for Error {
             Error::Unavailable(why) => write!(f, "redis unavailable: {why}"),
             Error::Handshake(why) => write!(f, "redis refused the connection setup: {why}"),
             Error::NoSuchDatabase(db) => write!(f, "database {db} does not exist in this Redis"),
+            Error::MemoryBudget => f.write_str(
+                "the gateway's memory budget (--max-memory) cannot hold the reply now; retry",
+            ),
         }
     }
 }

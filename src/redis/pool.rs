@@ -10,10 +10,11 @@
 //! `open` counts every live connection, idle or lent; the maintainer keeps it at `size`. No I/O
 //! happens under the lock: connections are closed after it is released.
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{Conn, Error};
+use crate::memory::{Account, Budget};
 pub use crate::metrics::PoolStats;
 use crate::resp::Value;
 
@@ -21,6 +22,8 @@ use crate::resp::Value;
 #[derive(Debug)]
 pub struct Pool {
     size: usize,
+    /// The memory budget its connections count against.
+    budget: Arc<Budget>,
     ping_interval: Duration,
     state: Mutex<State>,
     /// Signalled when a connection becomes idle or the pool closes (workers wait on it).
@@ -45,10 +48,12 @@ const _: () = {
 };
 
 impl Pool {
-    /// An empty pool that the maintainer will fill to `size` connections.
-    pub fn new(size: usize, ping_interval: Duration) -> Pool {
+    /// An empty pool that the maintainer will fill to `size` connections, whose buffers count
+    /// against `budget`.
+    pub fn new(size: usize, ping_interval: Duration, budget: &Arc<Budget>) -> Pool {
         Pool {
             size,
+            budget: Arc::clone(budget),
             ping_interval,
             state: Mutex::new(State::default()),
             returned: Condvar::new(),
@@ -200,8 +205,14 @@ impl Pool {
         !state.closed
     }
 
+    /// The memory budget its connections count against.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
     /// For the maintainer: adds a freshly opened connection.
-    pub(super) fn add(&self, conn: Conn) {
+    pub(super) fn add(&self, mut conn: Conn) {
+        conn.attach(Account::new(&self.budget));
         let mut state = self.lock();
         if state.closed {
             return;

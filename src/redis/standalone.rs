@@ -11,6 +11,7 @@ use super::backend::{Backend, Command};
 use super::subscriber::Hub;
 use super::{maintainer, Databases, Error, Pool, PoolStats};
 use crate::config::Config;
+use crate::memory::Budget;
 use crate::metrics::Metrics;
 use crate::resp::Value;
 
@@ -31,8 +32,12 @@ impl Standalone {
     /// # Errors
     ///
     /// When the maintainer thread cannot start.
-    pub fn start(cfg: &Config, metrics: Arc<Metrics>) -> io::Result<Standalone> {
-        let pool = Arc::new(Pool::new(cfg.pool_size, cfg.ping_interval));
+    pub fn start(
+        cfg: &Config,
+        metrics: Arc<Metrics>,
+        budget: &Arc<Budget>,
+    ) -> io::Result<Standalone> {
+        let pool = Arc::new(Pool::new(cfg.pool_size, cfg.ping_interval, budget));
         let databases = Databases::new(
             Arc::clone(&pool),
             cfg.clone(),

@@ -142,7 +142,7 @@ fn run(listener: &TcpListener, kind: Listener, shared: &Shared, stop: &AtomicBoo
             continue;
         }
         Metrics::add(&shared.metrics.accepted, 1);
-        let conn = Connection::new(stream, peer, kind, Instant::now());
+        let conn = Connection::new(stream, peer, kind, Instant::now(), &shared.budget);
         // Counted first, so that `refuse` (which uncounts) keeps the count exact.
         let open = shared.open_connections.fetch_add(1, Ordering::Relaxed) + 1;
         if open > shared.cfg.max_connections && kind == Listener::Data {

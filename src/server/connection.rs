@@ -19,10 +19,12 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::input::Input;
 use super::output::{Flush, Output};
 use super::stream::Outbox;
 use crate::api::Session;
 use crate::http::{self, BodyScan, Head, ParseError, Request, Status};
+use crate::memory::{Account, Budget};
 use crate::metrics::Metrics;
 use crate::websocket::frame;
 
@@ -31,6 +33,12 @@ pub const LINGER: Duration = Duration::from_secs(2);
 /// An input buffer with more capacity than this is freed once it is empty, so that an idle
 /// keep-alive connection does not keep the buffer of a large body.
 pub const KEEP_INPUT_BYTES: usize = 256 * 1024;
+/// A declared body larger than this is counted against the memory budget before it is read
+/// (and refused when it does not fit).
+pub const SMALL_BODY: usize = 64 * 1024;
+/// While the memory budget is spent, a connection that reserved nothing reads at most this much
+/// input (see [`Connection::read_allowance`]).
+pub const SPENT_READ: usize = 4 * 1024;
 
 /// A request that comes within this of the answer before shows a client that sends one request
 /// after another: its connection is kept open even when the quiet lane is full (see the
@@ -131,6 +139,8 @@ struct Progress {
     started: Option<Instant>,
     /// Bytes arrived (or were left by a worker) since the input was last parsed.
     unparsed: bool,
+    /// Its declared body does not fit in the memory budget: it is refused unread.
+    over_budget: bool,
 }
 
 /// Whether a complete request waits at the front of the input.
@@ -160,6 +170,9 @@ pub enum Incoming {
     Request(Request),
     /// Bytes the parser refused (the rest of the input is dropped).
     Bad(ParseError),
+    /// A request whose declared body the memory budget cannot hold now (the rest of the input is
+    /// dropped; it is answered 503 and the connection closes).
+    OverBudget,
 }
 
 /// A client connection.
@@ -169,31 +182,39 @@ pub struct Connection {
     peer: SocketAddr,
     listener: Listener,
     /// Bytes received and not yet consumed by a served request (or WebSocket frames).
-    input: Vec<u8>,
+    input: Input,
     request: Progress,
     /// Response bytes not yet taken by the client (not used once the connection is a stream).
     output: Output,
     phase: Phase,
+    /// What the connection holds of the memory budget: its buffers, or the declared body of
+    /// the request being received when that is more (reserved when its head arrived).
+    account: Account,
+    /// The declared body reserved for the request being received.
+    reserved_body: usize,
     /// The poll loop's bookkeeping.
     pub schedule: Schedule,
 }
 
 impl Connection {
-    /// A connection accepted at `now` on `listener`.
+    /// A connection accepted at `now` on `listener`, its buffers counted against `budget`.
     pub fn new(
         stream: TcpStream,
         peer: SocketAddr,
         listener: Listener,
         now: Instant,
+        budget: &Arc<Budget>,
     ) -> Connection {
         Connection {
             stream,
             peer,
             listener,
-            input: Vec::new(),
+            input: Input::default(),
             request: Progress::default(),
             output: Output::default(),
             phase: Phase::Open,
+            account: Account::new(budget),
+            reserved_body: 0,
             schedule: Schedule {
                 last_activity: now,
                 next_check: now,
@@ -253,11 +274,11 @@ impl Connection {
                 if self.input.is_empty() {
                     self.request.started = Some(now);
                 }
-                self.input
-                    .extend_from_slice(scratch.get(..n).unwrap_or_default());
+                self.input.extend(scratch.get(..n).unwrap_or_default());
                 self.request.unparsed = true;
                 self.schedule.last_activity = now;
                 self.schedule.fresh = false;
+                self.reaccount();
                 Received::Bytes(n)
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Received::Nothing,
@@ -304,20 +325,22 @@ impl Connection {
 
     /// Bytes received and not yet consumed.
     pub fn input(&self) -> &[u8] {
-        &self.input
+        self.input.bytes()
     }
 
     /// Drops the first `n` bytes of the input (WebSocket frames that were served).
     pub fn consume_input(&mut self, n: usize) {
-        let n = n.min(self.input.len());
-        self.input.drain(..n);
+        self.input.consume(n);
         self.request.unparsed = !self.input.is_empty();
+        self.reaccount();
     }
 
     /// Drops the whole input.
     pub fn clear_input(&mut self) {
-        self.input = Vec::new();
+        self.input.free();
         self.request = Progress::default();
+        self.reserved_body = 0;
+        self.reaccount();
     }
 
     /// True when bytes arrived since the input was last parsed; clears the mark.
@@ -346,16 +369,27 @@ impl Connection {
     /// is sent here (RFC 9110 §10.1.1: the client waits for it before sending the body).
     pub fn poll_request(&mut self, limits: &http::Limits) -> Readiness {
         if self.request.head.is_none() {
-            match http::parse_head(&self.input, limits) {
+            match http::parse_head(self.input.bytes(), limits) {
                 Ok(Status::Partial) => return Readiness::Waiting,
-                Ok(Status::Complete(head)) => self.request.head = Some(head),
+                Ok(Status::Complete(head)) => {
+                    if let http::Framing::Length(declared) = head.0.framing {
+                        // Limits before allocation: a large body is counted before it is read,
+                        // and refused (before `100 Continue`) when the budget cannot hold it.
+                        if declared > SMALL_BODY && !self.reserve_body(head.1 + declared) {
+                            // A worker refuses it (503), before its body is read.
+                            self.request.over_budget = true;
+                            return Readiness::Ready;
+                        }
+                    }
+                    self.request.head = Some(head);
+                }
                 Err(_) => return Readiness::Ready,
             }
         }
         let Some((head, head_len)) = &self.request.head else {
             return Readiness::Waiting;
         };
-        let body = self.input.get(*head_len..).unwrap_or_default();
+        let body = self.input.bytes().get(*head_len..).unwrap_or_default();
         match http::scan_body(body, head.framing, &mut self.request.scan, limits) {
             Ok(Status::Complete(_)) | Err(_) => Readiness::Ready,
             Ok(Status::Partial) => {
@@ -399,6 +433,11 @@ impl Connection {
             return None;
         }
         let started = self.request.started.unwrap_or(now);
+        if self.request.over_budget {
+            let all = self.input.len();
+            self.consume_request(all, now);
+            return Some((Incoming::OverBudget, started));
+        }
         self.schedule.gap = self
             .schedule
             .answered
@@ -423,9 +462,9 @@ impl Connection {
         limits: &http::Limits,
     ) -> Result<Status<(Request, usize)>, ParseError> {
         let Some((head, head_len)) = self.request.head.take() else {
-            return http::parse(&self.input, limits);
+            return http::parse(self.input.bytes(), limits);
         };
-        let body = self.input.get(head_len..).unwrap_or_default();
+        let body = self.input.bytes().get(head_len..).unwrap_or_default();
         match http::scan_body(body, head.framing, &mut self.request.scan, limits)? {
             Status::Complete(n) => {
                 let body = http::decode_body(body.get(..n).unwrap_or_default(), head.framing);
@@ -440,11 +479,7 @@ impl Connection {
 
     /// Removes the first request's `used` bytes and forgets its parse progress.
     fn consume_request(&mut self, used: usize, now: Instant) {
-        let used = used.min(self.input.len());
-        self.input.drain(..used);
-        if self.input.is_empty() && self.input.capacity() > KEEP_INPUT_BYTES {
-            self.input = Vec::new();
-        }
+        self.input.consume(used);
         self.request = Progress {
             unparsed: !self.input.is_empty(),
             started: if self.input.is_empty() {
@@ -456,6 +491,49 @@ impl Connection {
         };
         self.schedule.waiting_since = None;
         self.schedule.last_activity = now;
+        self.reserved_body = 0;
+        self.reaccount();
+    }
+
+    /// Reserves the memory of a request of `bytes` (its head and declared body); false when the
+    /// budget cannot hold it.
+    fn reserve_body(&mut self, bytes: usize) -> bool {
+        let target = bytes.saturating_add(self.output.capacity());
+        if !self.account.try_grow_to(target) {
+            return false;
+        }
+        self.reserved_body = bytes;
+        true
+    }
+
+    /// Keeps the account equal to what the connection holds: its buffers, or its reserved
+    /// request when that is more.
+    fn reaccount(&mut self) {
+        let buffers = self.input.capacity().max(self.reserved_body) + self.output.capacity();
+        let assembling = match &self.phase {
+            Phase::Stream(stream) => stream
+                .websocket
+                .as_ref()
+                .map_or(0, |ws| ws.assembler.buffered()),
+            _ => 0,
+        };
+        self.account.set(buffers + assembling);
+    }
+
+    /// What the connection holds of the memory budget.
+    pub fn held(&self) -> usize {
+        self.account.held()
+    }
+
+    /// How many bytes the next read may take (at most `chunk`): while the memory budget is
+    /// spent, a connection still within the body it reserved reads on, and any other only up to
+    /// [`SPENT_READ`] bytes of input (room for a small request's head); the rest wait in the
+    /// kernel (back-pressure). 10,000 connections thus hold at most 40 MiB past the budget.
+    pub fn read_allowance(&self, chunk: usize) -> usize {
+        if !self.account.budget().is_spent() || self.input.len() < self.reserved_body {
+            return chunk;
+        }
+        SPENT_READ.saturating_sub(self.input.len()).min(chunk)
     }
 
     /// True when nothing is buffered and the client has sent nothing more (one nonblocking
@@ -505,11 +583,12 @@ impl Connection {
             return Ok(Flush::Done);
         }
         let before = self.output.len();
-        let flushed = self.output.write_to(&mut self.stream, metrics)?;
+        let flushed = self.output.write_to(&mut self.stream, metrics);
         if self.output.len() < before {
             self.schedule.last_activity = now;
         }
-        Ok(flushed)
+        self.reaccount();
+        flushed
     }
 
     /// Everything is written: shuts our side and starts draining what the client still sends.
@@ -535,15 +614,23 @@ impl Connection {
             websocket,
             ending: false,
         }));
+        self.reaccount();
+    }
+
+    /// Counts again what the connection holds, after its queued answer or its WebSocket's
+    /// message assembly changed.
+    pub fn recount(&mut self) {
+        self.reaccount();
     }
 
     /// Frees the buffers of a connection that holds nothing (a quiet keep-alive connection).
     pub fn free_buffers(&mut self) {
         if self.input.is_empty() {
-            self.input = Vec::new();
+            self.input.free();
         }
         if self.output.is_empty() {
             self.output.free();
         }
+        self.reaccount();
     }
 }

@@ -120,7 +120,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stream = TcpStream::connect(addr).unwrap();
-        Connection::new(stream, addr, Listener::Data, Instant::now())
+        Connection::new(
+            stream,
+            addr,
+            Listener::Data,
+            Instant::now(),
+            &crate::memory::Budget::unlimited(),
+        )
     }
 
     #[test]

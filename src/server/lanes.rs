@@ -314,6 +314,55 @@ impl Lanes {
         progress
     }
 
+    /// Takes out the connections holding the most of the memory budget among those that made no
+    /// progress since `stalled_before` (nothing read or written) and hold more than `at_least`
+    /// each, the greediest first, until they hold `want` bytes in all.
+    pub fn take_greediest(
+        &mut self,
+        stalled_before: Instant,
+        at_least: usize,
+        want: usize,
+    ) -> Vec<Connection> {
+        let mut candidates: Vec<(usize, Lane, usize)> = Vec::new();
+        let lanes = [
+            (Lane::Hot, &self.hot),
+            (Lane::Quiet, &self.quiet.conns),
+            (Lane::Dormant, &self.dormant.conns),
+        ];
+        for (lane, conns) in lanes {
+            for (i, conn) in conns.iter().enumerate() {
+                let held = conn.held();
+                if held > at_least && conn.schedule.last_activity <= stalled_before {
+                    candidates.push((held, lane, i));
+                }
+            }
+        }
+        candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
+        let mut freed = 0;
+        let mut picked: Vec<(Lane, usize)> = Vec::new();
+        for (held, lane, i) in candidates {
+            if freed >= want {
+                break;
+            }
+            freed += held;
+            picked.push((lane, i));
+        }
+        // Removed from the highest index down, so that `swap_remove` never moves a picked one.
+        picked.sort_unstable_by_key(|p| std::cmp::Reverse(p.1));
+        let mut taken = Vec::with_capacity(picked.len());
+        for (lane, i) in picked {
+            let conns = match lane {
+                Lane::Hot => &mut self.hot,
+                Lane::Quiet => &mut self.quiet.conns,
+                Lane::Dormant => &mut self.dormant.conns,
+            };
+            if i < conns.len() {
+                taken.push(conns.swap_remove(i));
+            }
+        }
+        taken
+    }
+
     /// When the lanes next need a pass if nothing arrives before: `None` while connections are
     /// hot (they are read on every pass, after a nap); otherwise when the quiet or the dormant
     /// lane has earned its next visit, at the earliest one interval of its own from now (so an

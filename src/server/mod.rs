@@ -18,6 +18,7 @@
 pub mod acceptor;
 pub mod connection;
 pub mod inbox;
+pub mod input;
 pub mod lanes;
 pub mod output;
 pub mod poll;
@@ -36,6 +37,7 @@ use crate::config::Config;
 use crate::http;
 use crate::http::response::{Body, Response};
 use crate::log::{self, AccessLog};
+use crate::memory::Budget;
 use crate::metrics::{Metrics, Snapshot};
 use crate::redis::{Backend, Standalone};
 use acceptor::Acceptor;
@@ -60,6 +62,8 @@ pub struct Shared {
     pub backend: Box<dyn Backend>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The memory budget of every client and Redis buffer (`--max-memory`).
+    pub budget: Arc<Budget>,
     /// The access log, when one is configured.
     pub access_log: Option<AccessLog>,
     /// Client connections open now (parked, queued or being served).
@@ -96,7 +100,8 @@ impl Shared {
             None => None,
         };
         let metrics = Arc::new(Metrics::default());
-        let backend = Standalone::start(&cfg, Arc::clone(&metrics))?;
+        let budget = Budget::new(cfg.max_memory);
+        let backend = Standalone::start(&cfg, Arc::clone(&metrics), &budget)?;
         Ok(Shared {
             limits,
             queue: TaskQueue::new(cfg.queue_size),
@@ -104,6 +109,7 @@ impl Shared {
             api: api::service(&cfg),
             backend: Box::new(backend),
             metrics,
+            budget,
             access_log,
             open_connections: AtomicUsize::new(0),
             parked_connections: AtomicUsize::new(0),
@@ -162,6 +168,8 @@ impl Shared {
             open: self.open_connections.load(Ordering::Relaxed),
             parked: self.parked_connections.load(Ordering::Relaxed),
             quiet: self.quiet_parked.load(Ordering::Relaxed),
+            memory_limit: self.budget.limit(),
+            memory_used: self.budget.used(),
             uptime: self.started.elapsed(),
             pubsub_topics,
             pubsub_subscriptions,

@@ -44,6 +44,11 @@ impl Output {
         self.buf.len() - self.pos
     }
 
+    /// The memory the buffer holds (its capacity), for the memory budget.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -52,6 +52,14 @@ pub const MAX_NAP: Duration = Duration::from_millis(1);
 pub const FRESH_MIN_PAUSE: Duration = Duration::from_micros(50);
 /// How often a lingering connection is read.
 pub const LINGER_CHECK: Duration = Duration::from_millis(10);
+/// While the memory budget is spent, a stalled connection is cut at most this often.
+pub const SHED_INTERVAL: Duration = Duration::from_millis(10);
+/// A connection that has made no progress for this long is stalled (see [`PollLoop::shed`]).
+pub const SHED_STALL: Duration = Duration::from_secs(1);
+/// Cuts for memory are logged at most this often, with their count.
+pub const SHED_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// A connection holding less than this is never cut for memory.
+pub const SHED_AT_LEAST: usize = 64 * 1024;
 /// Longest wait on the inbox when nothing is parked (a drain is noticed within it at worst; it
 /// also wakes the loop at once).
 pub const MAX_WAIT: Duration = Duration::from_secs(1);
@@ -72,6 +80,12 @@ pub struct PollLoop {
     /// Refusals already reported in the log, and when the last report was.
     refusals_reported: u64,
     last_refusal_log: Option<Instant>,
+    /// When connections were last cut for memory; those cut since the last log line, and when
+    /// that was.
+    last_shed: Option<Instant>,
+    shed_count: u64,
+    shed_bytes: usize,
+    last_shed_log: Option<Instant>,
 }
 
 impl PollLoop {
@@ -86,6 +100,10 @@ impl PollLoop {
             nap: MIN_NAP,
             refusals_reported: 0,
             last_refusal_log: None,
+            last_shed: None,
+            shed_count: 0,
+            shed_bytes: 0,
+            last_shed_log: None,
         }
     }
 
@@ -190,6 +208,9 @@ impl PollLoop {
                 }
             }
         }
+        if shared.budget.is_spent() {
+            self.shed(shared, now);
+        }
         shared
             .parked_connections
             .store(self.lanes.len(), Ordering::Relaxed);
@@ -198,6 +219,55 @@ impl PollLoop {
             .store(self.lanes.quiet_len(), Ordering::Relaxed);
         self.report_refusals(shared, now);
         progress
+    }
+
+    /// While the memory budget is spent, cuts stalled connections that hold the most, the
+    /// greediest first, until what they held brings the budget back to 90 % (at most every
+    /// [`SHED_INTERVAL`]): a client that holds memory and makes no progress (a body it stopped
+    /// sending, a WebSocket message never finished, answers it never reads) gives way to the
+    /// others. Small requests are served meanwhile; new large bodies get 503 before they are read.
+    fn shed(&mut self, shared: &Shared, now: Instant) {
+        if self
+            .last_shed
+            .is_some_and(|t| now.duration_since(t) < SHED_INTERVAL)
+        {
+            return;
+        }
+        self.last_shed = Some(now);
+        let Some(stalled_before) = now.checked_sub(SHED_STALL) else {
+            return;
+        };
+        let budget = &shared.budget;
+        let want = budget.used().saturating_sub(budget.limit() / 10 * 9);
+        for conn in self
+            .lanes
+            .take_greediest(stalled_before, SHED_AT_LEAST, want)
+        {
+            Metrics::add(&shared.metrics.memory_cuts, 1);
+            self.shed_count += 1;
+            self.shed_bytes += conn.held();
+            match conn.phase() {
+                Phase::Open if !conn.has_output() => shared.refuse(
+                    conn,
+                    "the gateway's memory budget (--max-memory) is spent; retry",
+                ),
+                _ => shared.close_connection(conn),
+            }
+        }
+        let due = self
+            .last_shed_log
+            .map_or(true, |t| now.duration_since(t) >= SHED_LOG_INTERVAL);
+        if self.shed_count > 0 && due {
+            log::warn(format_args!(
+                "memory budget (--max-memory {}) spent: closed {} stalled connections that held {} bytes (memory_cuts_total counts them)",
+                budget.limit(),
+                self.shed_count,
+                self.shed_bytes
+            ));
+            self.shed_count = 0;
+            self.shed_bytes = 0;
+            self.last_shed_log = Some(now);
+        }
     }
 
     /// Logs refused connections at most once a second, with their count: an overload is
@@ -250,7 +320,11 @@ fn visit_open(conn: &mut Connection, scratch: &mut [u8], shared: &Shared, pass: 
             Err(verdict) => return verdict,
         }
     }
-    if conn.schedule.next_check <= now {
+    // While the memory budget is spent, a connection holding much is not read further
+    // (back-pressure: its client's sends wait in the kernel).
+    let allowance = conn.read_allowance(scratch.len());
+    if conn.schedule.next_check <= now && allowance > 0 {
+        let scratch = scratch.get_mut(..allowance).unwrap_or_default();
         match conn.receive(scratch, now, &shared.metrics) {
             Received::Closed => return Verdict::close(),
             Received::Bytes(_) => {
@@ -375,7 +449,9 @@ fn visit_stream(
         // A WebSocket client that sends faster than it is served is not read further until its
         // input drains below one message and one read (back-pressure, bounded memory).
         let full = conn.input().len() > shared.cfg.max_ws_message.saturating_add(READ_CHUNK);
-        if !full {
+        let allowance = conn.read_allowance(scratch.len());
+        if !full && allowance > 0 {
+            let scratch = scratch.get_mut(..allowance).unwrap_or_default();
             match conn.receive(scratch, now, &shared.metrics) {
                 Received::Closed => return Verdict::close(),
                 Received::Bytes(_) => progress = true,

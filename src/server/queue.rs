@@ -159,7 +159,13 @@ mod tests {
             .map(|_| {
                 let stream = TcpStream::connect(addr).unwrap();
                 Task {
-                    conn: Connection::new(stream, addr, Listener::Data, Instant::now()),
+                    conn: Connection::new(
+                        stream,
+                        addr,
+                        Listener::Data,
+                        Instant::now(),
+                        &crate::memory::Budget::unlimited(),
+                    ),
                     turn: Turn::Serve,
                 }
             })

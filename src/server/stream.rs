@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::output::{write_some, Flush, Output};
 use crate::api::stream::{EventFormat, Frames};
 use crate::log;
+use crate::memory::{Account, Budget};
 use crate::metrics::Metrics;
 use crate::redis::subscriber::{self, Event, FrameCache, Kind};
 use crate::websocket::frame::{self, Opcode};
@@ -57,6 +58,8 @@ struct State {
     socket: TcpStream,
     /// Bytes not yet taken by the client.
     pending: Output,
+    /// What `pending` holds of the memory budget.
+    account: Account,
     /// The client left, failed, or fell behind: nothing more is sent.
     gone: bool,
     /// Since when pending bytes wait without the client taking any (`None`: nothing waits).
@@ -87,6 +90,7 @@ impl Outbox {
         format: Arc<dyn EventFormat>,
         max_pending: usize,
         metrics: Arc<Metrics>,
+        budget: &Arc<Budget>,
     ) -> io::Result<Arc<Outbox>> {
         let tag: &[u8] = match transport {
             Transport::Chunked => b"chunked\0",
@@ -104,6 +108,7 @@ impl Outbox {
             state: Mutex::new(State {
                 socket: socket.try_clone()?,
                 pending: Output::default(),
+                account: Account::new(budget),
                 gone: false,
                 last_progress: None,
                 awaiting: Vec::new(),
@@ -273,6 +278,8 @@ impl Outbox {
             return self.fail(state);
         }
         state.pending.push(rest);
+        let held = state.pending.capacity();
+        state.account.set(held);
         true
     }
 
@@ -280,6 +287,7 @@ impl Outbox {
     fn fail(&self, state: &mut State) -> bool {
         state.gone = true;
         state.pending.free();
+        state.account.set(0);
         false
     }
 
@@ -370,6 +378,8 @@ fn write_pending(state: &mut State, metrics: &Metrics) -> io::Result<bool> {
     let flushed = pending.write_to(socket, metrics)?;
     if pending.len() < before {
         *last_progress = Some(Instant::now());
+        let held = pending.capacity();
+        state.account.set(held);
     }
     if flushed == Flush::Done {
         *last_progress = None;
@@ -435,6 +445,7 @@ mod tests {
             Arc::new(Plain),
             max_pending,
             Arc::clone(&metrics),
+            &Budget::unlimited(),
         )
         .unwrap();
         (outbox, metrics)

@@ -389,6 +389,14 @@ impl<'a> Worker<'a> {
                 log::debug(format_args!("bad request from {}: {e}", conn.peer()));
                 Some(Item::Refused(api::Error::Http(e).into_response(), started))
             }
+            (Incoming::OverBudget, started) => {
+                Metrics::add(&self.shared.metrics.memory_refusals, 1);
+                let e = api::Error::Overloaded(
+                    "the gateway's memory budget (--max-memory) cannot hold this body now; retry"
+                        .into(),
+                );
+                Some(Item::Refused(e.into_response(), started))
+            }
         }
     }
 
@@ -424,6 +432,8 @@ impl<'a> Worker<'a> {
                 | redis::Error::Handshake(_)
                 | redis::Error::NoSuchDatabase(_),
             ) => RedisErrorKind::Connect,
+            // Not Redis's failure: the gateway's own budget (counted in memory_refusals_total).
+            Err(redis::Error::MemoryBudget) => return,
         };
         self.shared.metrics.redis_error(kind);
     }
@@ -433,6 +443,7 @@ impl<'a> Worker<'a> {
     fn queue_response(&mut self, conn: &mut Connection, response: &Response, body: Body) {
         let date = self.date.get();
         response::write(response, body, date, conn.output(Instant::now()));
+        conn.recount();
         if response.close {
             conn.close_after_output();
         }

@@ -451,6 +451,13 @@ pub struct Assembler {
 }
 
 impl Assembler {
+    /// The bytes of the open fragmented message held so far (their buffer's capacity).
+    pub fn buffered(&self) -> usize {
+        self.open
+            .as_ref()
+            .map_or(0, |(_, payload)| payload.capacity())
+    }
+
     /// Takes the next frame of the connection; returns a message when one is complete.
     ///
     /// Control frames are returned at once, even between the fragments of a message. A text or

@@ -89,6 +89,7 @@ impl Worker<'_> {
             format,
             self.shared.cfg.max_stream_buffer,
             Arc::clone(&self.shared.metrics),
+            &self.shared.budget,
         ) {
             Ok(outbox) => {
                 conn.become_stream(Arc::clone(&outbox), None);
@@ -161,6 +162,7 @@ impl Worker<'_> {
             }
         }
         conn.mark_unparsed();
+        conn.recount();
     }
 
     /// Serves one message of a WebSocket: asks the API what it needs, runs it, sends the answer.
