@@ -320,6 +320,12 @@ fn visit_open(conn: &mut Connection, scratch: &mut [u8], shared: &Shared, pass: 
             Err(verdict) => return verdict,
         }
     }
+    // A complete request already waiting (a pipelining client's next one, left by a worker) is
+    // served before anything more is read: a client that pipelines without reading its answers
+    // thus holds at most one read ahead of its unfinished request, not all it sends.
+    if conn.take_unparsed() && conn.poll_request(&shared.limits) == Readiness::Ready {
+        return Verdict::dispatch(Turn::Serve);
+    }
     // While the memory budget is spent, a connection holding much is not read further
     // (back-pressure: its client's sends wait in the kernel).
     let allowance = conn.read_allowance(scratch.len());
