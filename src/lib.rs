@@ -30,6 +30,7 @@
 //! 6. [`api`]: [`api::Service`], the one interface of an API; [`api::keyvalue`], the seed's
 //!    API; [`api::error`], the one mapping from errors to HTTP statuses; [`api::admin`].
 //! 7. [`log`] and [`metrics`]: the stderr logger, the counters of `/metrics`.
+//! 8. [`memory`]: the one memory budget (`--max-memory`) every growing buffer is counted in.
 //!
 //! **The extras** (the webdis-compatible API, pub/sub and WebSockets), read after the core:
 //! [`api::webdis`] (the API), [`webdis`] (its command paths, output formats and ACL), [`json`]

@@ -245,3 +245,28 @@ fn pipelining_clients_that_never_read_hold_little() {
     let mut gateway = gateway;
     gateway.expect_survived(baseline, 8, 16 * 1024);
 }
+
+#[test]
+fn a_body_larger_than_the_budget_is_refused_before_100_continue() {
+    let (_redis, gateway) = Gateway::with_redis(&["--max-memory", BUDGET_ARG]);
+    let mut stream = raw_connect(gateway.addr());
+    let head = format!(
+        "PUT /too-big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        BUDGET + 1
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    let mut got = Vec::new();
+    let _ = stream.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(!text.contains("100 Continue"), "{text}");
+    assert!(text.contains("Retry-After: 1\r\n"), "{text}");
+    assert!(text.contains("Connection: close\r\n"), "{text}");
+    assert!(
+        text.contains("--max-memory"),
+        "the answer names the option: {text}"
+    );
+    let gone = request(gateway.addr(), "GET", "/too-big", &[], b"");
+    assert_eq!(gone.status, 404, "nothing was written");
+    assert_eq!(gateway.metric("redis_gateway_memory_refusals_total"), 1.0);
+}

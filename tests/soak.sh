@@ -4,7 +4,9 @@
 #   t+5  kill -9 Redis, t+7 restart it on the same port;
 #   t+18 SIGSTOP Redis, t+21 SIGCONT;
 #   t+33 200 connections sending a request head one byte a second (slowloris, 15 s);
-#   t+45 500 idle connections (8 s).
+#   t+45 500 idle connections (8 s);
+#   t+52 greedy clients (tests/bench/greedy.py, 12 s) against the memory budget, alternating by cycle:
+#        30 unfinished 60 MiB bodies, or 50 connections pipelining GETs without reading.
 # (Offset from the 10 s report lines, so that the fds column shows the attack connections.)
 # Every 10 s one line: elapsed, gateway RSS (KiB), open fds, ok / 4xx / 5xx / connection errors / wrong
 # bodies in the last 10 s, slowest request so far. At the end: baseline vs final RSS and fds, after the
@@ -81,6 +83,12 @@ attack() { # slow|idle N SECONDS, in the background
     ATTACK_PIDS+=($!)
 }
 
+greedy() { # bodies|pipeline N ARG, in the background
+    python3 "$ROOT/tests/bench/greedy.py" "$1" "$2" "$3" 127.0.0.1 "$GATEWAY_PORT" --hold 12 \
+        >/dev/null 2>&1 &
+    ATTACK_PIDS+=($!)
+}
+
 echo "building release..."
 (cd "$ROOT" && cargo build --release --quiet)
 BINARY="$ROOT/target/release/redis-gateway"
@@ -128,6 +136,11 @@ while :; do
             21) kill -CONT "$REDIS_PID"; STOPPED=""; event+="SIGCONT " ;;
             33) attack slow 200 15; event+="200-slow-heads " ;;
             45) attack idle 500 8; event+="500-idle " ;;
+            52) if (( s / CYCLE % 2 == 0 )); then
+                    greedy bodies 30 $((60 * 1024 * 1024)); event+="30-greedy-bodies "
+                else
+                    greedy pipeline 50 /soak-greedy; event+="50-greedy-pipelines "
+                fi ;;
         esac
     done
     last=$t
