@@ -54,7 +54,7 @@ pub const FRESH_MIN_PAUSE: Duration = Duration::from_micros(50);
 pub const LINGER_CHECK: Duration = Duration::from_millis(10);
 /// While the memory budget is spent, a stalled connection is cut at most this often.
 pub const SHED_INTERVAL: Duration = Duration::from_millis(10);
-/// A connection that has made no progress for this long is stalled (see [`PollLoop::shed`]).
+/// A connection that has made no progress for this long is stalled (see `PollLoop::shed`).
 pub const SHED_STALL: Duration = Duration::from_secs(1);
 /// Cuts for memory are logged at most this often, with their count.
 pub const SHED_LOG_INTERVAL: Duration = Duration::from_secs(10);

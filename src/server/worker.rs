@@ -42,7 +42,7 @@ use crate::redis::{self, Command};
 use crate::resp::Value;
 
 /// How long a worker waits for the next request of a client that sends back to back (see
-/// [`Worker::await_next_request`]): long enough for a client on the same host or network to read
+/// `Worker::await_next_request`): long enough for a client on the same host or network to read
 /// an answer and send again, short enough that a worker is never held long.
 pub const NEXT_REQUEST_WAIT: Duration = Duration::from_micros(500);
 /// A client whose last request came within this of the answer before sends back to back: a
