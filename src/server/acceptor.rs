@@ -19,10 +19,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::connection::{Connection, Listener, Readiness, Received};
+use super::input::READ_CHUNK;
 use super::lanes::Turn;
-use super::poll::READ_CHUNK;
 use super::queue::Task;
-use super::worker::MAX_BATCH;
+use super::queue::MAX_BATCH;
 use super::Shared;
 use crate::log;
 use crate::metrics::Metrics;

@@ -30,9 +30,6 @@ use crate::websocket::frame;
 
 /// How long a closing connection is drained before it is closed for good.
 pub const LINGER: Duration = Duration::from_secs(2);
-/// An input buffer with more capacity than this is freed once it is empty, so that an idle
-/// keep-alive connection does not keep the buffer of a large body.
-pub const KEEP_INPUT_BYTES: usize = 256 * 1024;
 /// A declared body larger than this is counted against the memory budget before it is read
 /// (and refused when it does not fit).
 pub const SMALL_BODY: usize = 64 * 1024;

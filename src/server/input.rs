@@ -5,7 +5,11 @@
 //! did: the workers then spent most of their time in `memmove`). What is consumed is dropped from
 //! the front only when it is at least half the buffer, so each byte is moved at most once or twice.
 
-use super::connection::KEEP_INPUT_BYTES;
+/// Largest read into an input in one go (one read per connection visited).
+pub const READ_CHUNK: usize = 64 * 1024;
+/// An input buffer with more capacity than this is freed once it is empty, so that an idle
+/// keep-alive connection does not keep the buffer of a large body.
+pub const KEEP_INPUT_BYTES: usize = 256 * 1024;
 
 /// Received bytes; `buf[pos..]` is not consumed yet.
 #[derive(Debug, Default)]

@@ -30,18 +30,17 @@ use std::time::{Duration, Instant};
 
 use super::acceptor::Acceptor;
 use super::connection::{Connection, Phase, Readiness, Received};
+use super::input::READ_CHUNK;
 use super::lanes::{expired, Lanes, Leave, Pass, Turn, Verdict};
 use super::output::Flush;
 use super::queue::Task;
-use super::worker::MAX_BATCH;
+use super::queue::MAX_BATCH;
 use super::Shared;
 use crate::http::Status;
 use crate::log;
 use crate::metrics::Metrics;
 use crate::websocket::frame;
 
-/// Largest read from one connection in one pass.
-pub const READ_CHUNK: usize = 64 * 1024;
 /// First sleep after a pass that found nothing to do.
 pub const MIN_NAP: Duration = Duration::from_micros(20);
 /// Longest sleep between passes.

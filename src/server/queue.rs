@@ -8,6 +8,9 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use super::connection::{Class, Connection};
 use super::lanes::Turn;
 
+/// Most connections pushed to or taken from the queue at once (a worker's batch).
+pub const MAX_BATCH: usize = 8;
+
 /// A connection for a worker, and what to do with it.
 #[derive(Debug)]
 pub struct Task {

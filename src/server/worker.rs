@@ -28,9 +28,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 mod streaming;
 
 use super::connection::{Class, Connection, Incoming, Listener, Phase, Readiness, Received};
+use super::input::READ_CHUNK;
 use super::lanes::{Turn, QUIET_CAPACITY};
 use super::output::Flush;
-use super::poll::READ_CHUNK;
+use super::queue::MAX_BATCH;
 use super::Shared;
 use crate::api::admin::Admin;
 use crate::api::{self, Client, Step};
@@ -53,8 +54,6 @@ pub const MAX_AWAITING_WORKERS: usize = 3;
 /// Most WebSocket messages of one connection served in one turn, so that a client sending a
 /// flood of frames cannot keep a worker to itself.
 pub const MAX_WS_MESSAGES_PER_TURN: usize = 64;
-/// Most connections a worker takes from the queue at once.
-pub const MAX_BATCH: usize = 8;
 /// A connection with this many response bytes waiting takes no further request in this turn:
 /// the bound (plus one response) on what a pipelining client can make the gateway hold for it.
 pub const OUT_BATCH_BYTES: usize = 64 * 1024;
