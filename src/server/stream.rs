@@ -68,13 +68,14 @@ struct State {
     /// its next message waits for them, so that answers stay in order.
     awaiting: Vec<(Kind, Vec<u8>)>,
     awaiting_since: Option<Instant>,
-    /// Topics this stream asked for (at most [`MAX_SUBSCRIPTIONS_PER_STREAM`]).
+    /// Topics a chunked stream asked for (at most [`MAX_SUBSCRIPTIONS_PER_STREAM`]).
     requested: usize,
     /// Topics Redis confirmed for this stream (their number is the count in webdis's
     /// confirmation; a confirmation again after a reconnect does not add one).
     confirmed: Vec<(Kind, Vec<u8>)>,
-    /// Topics a WebSocket joined and has not left: only their events reach it (one it left
-    /// may still be in a delivery the `redis-pubsub` thread started before).
+    /// Topics a WebSocket joined and has not left (at most [`MAX_SUBSCRIPTIONS_PER_STREAM`]):
+    /// only their events reach it (one it left may still be in a delivery the `redis-pubsub`
+    /// thread started before).
     joined: Vec<(Kind, Vec<u8>)>,
 }
 
@@ -213,12 +214,26 @@ impl Outbox {
         }
     }
 
-    /// Notes that this WebSocket joins `topic`: its events are delivered from now on.
-    pub fn join(&self, kind: Kind, topic: &[u8]) {
+    /// Notes that this WebSocket joins `topics`: their events are delivered from now on. False
+    /// (and nothing joined) when that would make it hold more than
+    /// [`MAX_SUBSCRIPTIONS_PER_STREAM`] topics; one joined already does not count again.
+    pub fn join(&self, kind: Kind, topics: &[Vec<u8>]) -> bool {
         let mut state = self.lock();
-        if !state.joined.iter().any(|(k, t)| *k == kind && t == topic) {
-            state.joined.push((kind, topic.to_vec()));
+        let mut fresh: Vec<&Vec<u8>> = Vec::new();
+        for topic in topics {
+            let known = |t: &Vec<u8>| t == topic;
+            let joined = state.joined.iter().any(|(k, t)| *k == kind && known(t));
+            if !joined && !fresh.iter().any(|t| known(t)) {
+                fresh.push(topic);
+            }
         }
+        if state.joined.len().saturating_add(fresh.len()) > MAX_SUBSCRIPTIONS_PER_STREAM {
+            return false;
+        }
+        for topic in fresh {
+            state.joined.push((kind, topic.clone()));
+        }
+        true
     }
 
     /// Notes that this WebSocket leaves `topic` (a WebSocket `UNSUBSCRIBE`): none of its events
@@ -226,12 +241,9 @@ impl Outbox {
     pub fn leave(&self, kind: Kind, topic: &[u8]) -> usize {
         let mut state = self.lock();
         let same = |(k, t): &(Kind, Vec<u8>)| *k == kind && t == topic;
-        if state.joined.iter().any(same) {
-            state.joined.retain(|e| !same(e));
-            state.confirmed.retain(|e| !same(e));
-            state.awaiting.retain(|e| !same(e));
-            state.requested = state.requested.saturating_sub(1);
-        }
+        state.joined.retain(|e| !same(e));
+        state.confirmed.retain(|e| !same(e));
+        state.awaiting.retain(|e| !same(e));
         state.joined.len()
     }
 
@@ -542,7 +554,7 @@ mod tests {
     fn websocket_events_are_frames_of_their_kind() {
         let (server, mut client) = pair();
         let (text, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
-        text.join(Kind::Channel, b"ch");
+        assert!(text.join(Kind::Channel, &[b"ch".to_vec()]));
         assert!(text.deliver(&[message(b"m")], &mut FrameCache::default()));
         let payload = b"message ch m";
         let mut expected = vec![0x81, payload.len() as u8];
@@ -575,9 +587,9 @@ mod tests {
         let (server, mut client) = pair();
         let (outbox, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
         assert!(outbox.deliver(&[message(b"before")], &mut FrameCache::default()));
-        outbox.join(Kind::Channel, b"ch");
-        outbox.join(Kind::Pattern, b"c*");
-        outbox.join(Kind::Channel, b"ch");
+        assert!(outbox.join(Kind::Channel, &[b"ch".to_vec(), b"ch".to_vec()]));
+        assert!(outbox.join(Kind::Pattern, &[b"c*".to_vec()]));
+        assert!(outbox.join(Kind::Channel, &[b"ch".to_vec()]));
         assert_eq!(outbox.joined(Kind::Channel), [b"ch".to_vec()]);
         assert!(outbox.deliver(&[message(b"in")], &mut FrameCache::default()));
         assert_eq!(outbox.leave(Kind::Channel, b"ch"), 1, "c* is left");
@@ -593,12 +605,36 @@ mod tests {
     }
 
     #[test]
+    fn a_websocket_holds_at_most_the_bound_of_topics_however_often_it_joins() {
+        let (server, _client) = pair();
+        let (outbox, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
+        let topics: Vec<Vec<u8>> = (0..MAX_SUBSCRIPTIONS_PER_STREAM)
+            .map(|i| i.to_string().into_bytes())
+            .collect();
+        for _ in 0..3 {
+            assert!(
+                outbox.join(Kind::Channel, &topics),
+                "joined again: no more held"
+            );
+        }
+        assert!(!outbox.join(Kind::Pattern, &[b"one more".to_vec()]));
+        assert_eq!(
+            outbox.leave(Kind::Channel, b"0"),
+            MAX_SUBSCRIPTIONS_PER_STREAM - 1
+        );
+        assert!(
+            outbox.join(Kind::Pattern, &[b"one more".to_vec()]),
+            "room again after a leave"
+        );
+    }
+
+    #[test]
     fn streams_that_write_alike_share_one_rendering() {
         let (server, mut client) = pair();
         let (a, _) = outbox_on(&server, Transport::Chunked, 1 << 20);
         let (b, _) = outbox_on(&server, Transport::Chunked, 1 << 20);
         let (c, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
-        c.join(Kind::Channel, b"ch");
+        assert!(c.join(Kind::Channel, &[b"ch".to_vec()]));
         let mut cache = FrameCache::default();
         for outbox in [&a, &b, &c] {
             assert!(outbox.deliver(&[message(b"x")], &mut cache));

@@ -215,13 +215,12 @@ impl Worker<'_> {
     /// Joins the shared subscriptions of `topics`; each confirmation is awaited before the
     /// stream's next message is served, so that answers stay in the order of the messages.
     fn websocket_subscribe(&self, outbox: &Arc<Outbox>, kind: Kind, topics: &[Vec<u8>]) {
-        if !outbox.reserve_subscriptions(topics.len()) {
+        if !outbox.join(kind, topics) {
             let text = format!("at most {MAX_SUBSCRIPTIONS_PER_STREAM} channels per stream");
             outbox.send_error(400, &text);
             return;
         }
         for topic in topics {
-            outbox.join(kind, topic);
             outbox.await_confirmation(kind, topic);
             let listener: Arc<dyn Listener> = outbox.clone();
             if let Err(e) = self.shared.backend.hub().subscribe(listener, kind, topic) {
