@@ -1,10 +1,11 @@
 //! WebSockets (`--api webdis --websockets on`) end to end, with a client of the test's own (`ws_client`,
-//! below): the opening handshake byte for byte and its refusals (426 for another version, 400 for a bad
-//! key or endpoint), JSON commands on `/.json` and RESP on `/.raw` (300 in one write answered in order),
+//! below): the opening handshake byte for byte and its refusals (426 for another version or a missing
+//! one, each said so; 400 for a bad key), upgrades on any path as webdis accepts, JSON commands on `/.json` and RESP on `/.raw` (300 in one write answered in order),
 //! masking and the other framing rules enforced (1002), frames cut anyhow, payload lengths in each of
 //! the three forms both ways, a fragmented message with a ping in between, ping and pong, the close
 //! handshake, bad UTF-8 (1007), messages over `--max-ws-message` (1009), the ACL of a `webdis.json`,
-//! `SUBSCRIBE` over a WebSocket (and a repeated one), a WebSocket that stops reading while being
+//! `SUBSCRIBE` over a WebSocket (and a repeated one), `UNSUBSCRIBE`/`PUNSUBSCRIBE` with and without
+//! topics, RESP answers in text frames when UTF-8 and binary frames otherwise, a WebSocket that stops reading while being
 //! published to, cut at `--max-stream-buffer`, and streams ended cleanly by a drain.
 //!
 //! The client checks every frame the gateway sends: never masked, no reserved bits, the shortest
@@ -396,7 +397,7 @@ fn the_handshake_is_answered_byte_for_byte() {
     }
     let mut raw = WsClient::connect(addr, "/.raw");
     raw.send_frame(true, BINARY, b"*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n");
-    raw.expect_binary(b"$5\r\nworld\r\n");
+    raw.expect_text("$5\r\nworld\r\n");
 
     let old = handshake(addr, "/.json", "8", ws_client::KEY);
     expect_status(&old, 426);
@@ -410,8 +411,6 @@ fn the_handshake_is_answered_byte_for_byte() {
         expect_status(&bad, 400);
         expect_text_error(&bad);
     }
-    let elsewhere = handshake(addr, "/GET/hello", "13", ws_client::KEY);
-    expect_status(&elsewhere, 400);
     // Without `Connection: Upgrade` it is no handshake either.
     let mut stream = connect(addr);
     send(
@@ -479,26 +478,26 @@ fn json_and_raw_commands_are_answered_in_order() {
 
     let mut raw = WsClient::connect(addr, "/.raw");
     raw.send_frame(true, BINARY, b"*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n");
-    raw.expect_binary(b"$5\r\nworld\r\n");
+    raw.expect_text("$5\r\nworld\r\n");
     raw.send_frame(
         true,
         BINARY,
         b"*3\r\n$3\r\nSET\r\n$3\r\nbin\r\n$3\r\na\r\n\r\n",
     );
-    raw.expect_binary(b"+OK\r\n");
+    raw.expect_text("+OK\r\n");
     assert_eq!(redis.cmd(&[b"GET", b"bin"]).bulk(), Some(b"a\r\n".to_vec()));
     // RESP in a text frame is read the same way.
     raw.send_frame(true, TEXT, b"*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n");
-    raw.expect_binary(b":8\r\n");
+    raw.expect_text(":8\r\n");
     raw.send_frame(true, BINARY, b"*1\r\n$4\r\nNOPE\r\n");
-    let error = raw.expect_frame(BINARY);
+    let error = raw.expect_frame(TEXT);
     assert!(
         error.payload.starts_with(b"-ERR unknown command") && error.payload.ends_with(b"\r\n"),
         "{}",
         ws_client::describe(&error)
     );
     raw.send_frame(true, BINARY, b"GET hello\r\n");
-    let refused = raw.expect_frame(BINARY);
+    let refused = raw.expect_frame(TEXT);
     assert!(
         refused.payload.starts_with(b"-ERR ") && refused.payload.ends_with(b"\r\n"),
         "inline commands are not RESP arrays: {}",
@@ -643,7 +642,7 @@ fn payloads_of_every_length_form_go_both_ways() {
     // And on /.raw, as RESP.
     let mut raw = WsClient::connect(gateway.addr(), "/.raw");
     raw.send_frame(true, BINARY, b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
-    let frame = raw.expect_frame(BINARY);
+    let frame = raw.expect_frame(TEXT);
     assert_eq!(frame.form, ws_client::LengthForm::Long);
     let mut want = format!("${}\r\n", value.len()).into_bytes();
     want.extend_from_slice(value.as_bytes());
@@ -774,7 +773,7 @@ fn the_acl_applies_to_websocket_commands() {
 
     let mut raw = WsClient::connect(gateway.addr(), "/.raw");
     raw.send_frame(true, BINARY, b"*1\r\n$8\r\nFLUSHALL\r\n");
-    raw.expect_binary(b"-ERR Forbidden\r\n");
+    raw.expect_text("-ERR Forbidden\r\n");
     assert_eq!(
         redis.cmd(&[b"GET", b"keep"]).bulk(),
         Some(b"me".to_vec()),
@@ -792,7 +791,7 @@ fn subscribe_over_a_websocket_then_commands_still_work() {
     ws.expect_text(r#"{"SUBSCRIBE":["subscribe","ch",1]}"#);
     let mut raw = WsClient::connect(addr, "/.raw");
     raw.send_frame(true, BINARY, b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n");
-    raw.expect_binary(b"*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    raw.expect_text("*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
     let numsub = redis.cmd(&[b"PUBSUB", b"NUMSUB", b"ch"]);
     assert_eq!(
         numsub,
@@ -806,7 +805,7 @@ fn subscribe_over_a_websocket_then_commands_still_work() {
         "Redis delivers to the gateway's one connection"
     );
     ws.expect_text(r#"{"SUBSCRIBE":["message","ch","payload"]}"#);
-    raw.expect_binary(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$7\r\npayload\r\n");
+    raw.expect_text("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$7\r\npayload\r\n");
 
     // Commands on the subscribed socket are still answered, and messages keep coming.
     assert_eq!(ws.command(r#"["GET","hello"]"#), r#"{"GET":"world"}"#);
@@ -815,7 +814,7 @@ fn subscribe_over_a_websocket_then_commands_still_work() {
     redis.cmd(&[b"PUBLISH", b"cx", b"second"]);
     ws.expect_text(r#"{"PSUBSCRIBE":["pmessage","c*","cx","second"]}"#);
     raw.send_frame(true, BINARY, b"*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n");
-    raw.expect_binary(b"$5\r\nworld\r\n");
+    raw.expect_text("$5\r\nworld\r\n");
 
     // Leaving: the close handshake, then Redis sees the last subscriber of c* go.
     ws.send_frame(true, CLOSE, &1000u16.to_be_bytes());
@@ -995,4 +994,168 @@ fn a_subscribe_is_confirmed_before_the_next_command_is_answered() {
             ]
         );
     }
+}
+
+#[test]
+fn unsubscribe_and_punsubscribe_are_answered_as_webdis_does() {
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
+    let addr = gateway.addr();
+    redis.cmd(&[b"SET", b"hello", b"world"]);
+    let mut ws = WsClient::connect(addr, "/.json");
+    let mut other = WsClient::connect(addr, "/.json");
+    other.send_text(r#"["SUBSCRIBE","a"]"#);
+    other.expect_text(r#"{"SUBSCRIBE":["subscribe","a",1]}"#);
+    ws.send_text(r#"["SUBSCRIBE","a"]"#);
+    ws.expect_text(r#"{"SUBSCRIBE":["subscribe","a",1]}"#);
+    ws.send_text(r#"["SUBSCRIBE","b"]"#);
+    ws.expect_text(r#"{"SUBSCRIBE":["subscribe","b",2]}"#);
+    ws.send_text(r#"["PSUBSCRIBE","p*"]"#);
+    ws.expect_text(r#"{"PSUBSCRIBE":["psubscribe","p*",3]}"#);
+
+    // One topic: Redis's answer, with the count of topics this socket still has.
+    assert_eq!(
+        ws.command(r#"["UNSUBSCRIBE","a"]"#),
+        r#"{"UNSUBSCRIBE":["unsubscribe","a",2]}"#
+    );
+    // Nothing more of `a` reaches it; the other socket still listens to `a` (one shared
+    // subscription, which Redis keeps).
+    redis.cmd(&[b"PUBLISH", b"a", b"gone"]);
+    redis.cmd(&[b"PUBLISH", b"b", b"next"]);
+    ws.expect_text(r#"{"SUBSCRIBE":["message","b","next"]}"#);
+    other.expect_text(r#"{"SUBSCRIBE":["message","a","gone"]}"#);
+    let numsub = redis.cmd(&[b"PUBSUB", b"NUMSUB", b"a"]);
+    assert_eq!(
+        numsub,
+        RespReply::Array(vec![RespReply::Bulk(b"a".to_vec()), RespReply::Integer(1)]),
+        "another socket still listens to a"
+    );
+
+    // No argument: every pattern, then every channel, one answer each.
+    assert_eq!(
+        ws.command(r#"["PUNSUBSCRIBE"]"#),
+        r#"{"PUNSUBSCRIBE":["punsubscribe","p*",1]}"#
+    );
+    assert_eq!(
+        ws.command(r#"["unsubscribe"]"#),
+        r#"{"UNSUBSCRIBE":["unsubscribe","b",0]}"#
+    );
+    // Nothing left to leave: Redis answers with a nil topic.
+    assert_eq!(
+        ws.command(r#"["UNSUBSCRIBE"]"#),
+        r#"{"UNSUBSCRIBE":["unsubscribe",null,0]}"#
+    );
+    assert_eq!(
+        ws.command(r#"["UNSUBSCRIBE","never"]"#),
+        r#"{"UNSUBSCRIBE":["unsubscribe","never",0]}"#
+    );
+    assert_eq!(ws.command(r#"["GET","hello"]"#), r#"{"GET":"world"}"#);
+    let left = poll_until(START_TIMEOUT, || {
+        redis.cmd(&[b"PUBSUB", b"NUMPAT"]).integer() == 0
+            && redis.cmd(&[b"PUBSUB", b"NUMSUB", b"b"])
+                == RespReply::Array(vec![RespReply::Bulk(b"b".to_vec()), RespReply::Integer(0)])
+    });
+    assert!(
+        left,
+        "the last listeners of b and p* left, yet Redis still has them"
+    );
+
+    // Several at once, on /.raw, in RESP; and subscribing again after leaving works.
+    let mut raw = WsClient::connect(addr, "/.raw");
+    raw.send_frame(
+        true,
+        TEXT,
+        b"*3\r\n$9\r\nSUBSCRIBE\r\n$1\r\nx\r\n$1\r\ny\r\n",
+    );
+    raw.expect_text("*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n");
+    raw.expect_text("*3\r\n$9\r\nsubscribe\r\n$1\r\ny\r\n:2\r\n");
+    raw.send_frame(
+        true,
+        TEXT,
+        b"*3\r\n$11\r\nUNSUBSCRIBE\r\n$1\r\ny\r\n$1\r\nx\r\n",
+    );
+    raw.expect_text("*3\r\n$11\r\nunsubscribe\r\n$1\r\ny\r\n:1\r\n");
+    raw.expect_text("*3\r\n$11\r\nunsubscribe\r\n$1\r\nx\r\n:0\r\n");
+    raw.send_frame(true, TEXT, b"*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\nx\r\n");
+    raw.expect_text("*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n");
+    redis.cmd(&[b"PUBLISH", b"x", b"again"]);
+    raw.expect_text("*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$5\r\nagain\r\n");
+
+    // Over HTTP a subscription ends with its stream: UNSUBSCRIBE stays refused there.
+    let http = request(addr, "GET", "/UNSUBSCRIBE/a", &[], b"");
+    expect_status(&http, 403);
+}
+
+#[test]
+fn an_upgrade_is_accepted_on_any_path_as_webdis_does() {
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
+    let addr = gateway.addr();
+    redis.cmd(&[b"SET", b"hello", b"world"]);
+    for path in ["/GET/hello", "/anything", "/x.json?jsonp=f"] {
+        let mut ws = WsClient::connect(addr, path);
+        assert_eq!(
+            ws.command(r#"["GET","hello"]"#),
+            r#"{"GET":"world"}"#,
+            "JSON on {path}"
+        );
+    }
+    for path in ["/socket.raw", "/.raw?x=1"] {
+        let mut raw = WsClient::connect(addr, path);
+        raw.send_frame(true, TEXT, b"*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n");
+        raw.expect_text("$5\r\nworld\r\n");
+    }
+    // A plain GET of such a path is still a command.
+    let plain = request(addr, "GET", "/GET/hello", &[], b"");
+    expect_status(&plain, 200);
+    assert_eq!(plain.body, br#"{"GET":"world"}"#);
+}
+
+#[test]
+fn raw_answers_are_text_frames_when_utf8_and_binary_frames_otherwise() {
+    let (redis, gateway) = Gateway::with_redis(WEBSOCKETS);
+    redis.cmd(&[b"SET", b"utf8", "héllo €".as_bytes()]);
+    redis.cmd(&[b"SET", b"bytes", b"\xff\xfe\x00"]);
+    let mut raw = WsClient::connect(gateway.addr(), "/.raw");
+    raw.send_frame(true, TEXT, b"*2\r\n$3\r\nGET\r\n$4\r\nutf8\r\n");
+    raw.expect_text("$10\r\nhéllo €\r\n");
+    // A text frame may carry only UTF-8 (RFC 6455 §5.6): these bytes come in a binary frame.
+    raw.send_frame(true, BINARY, b"*2\r\n$3\r\nGET\r\n$5\r\nbytes\r\n");
+    raw.expect_binary(b"$3\r\n\xff\xfe\x00\r\n");
+    // Pushed messages follow the same rule.
+    raw.send_frame(true, TEXT, b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n");
+    raw.expect_text("*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    redis.cmd(&[b"PUBLISH", b"ch", b"\xc3"]);
+    raw.expect_binary(b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\n\xc3\r\n");
+    redis.cmd(&[b"PUBLISH", b"ch", b"ok"]);
+    raw.expect_text("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nok\r\n");
+}
+
+#[test]
+fn a_handshake_without_a_version_is_told_it_is_missing() {
+    let (_redis, gateway) = Gateway::with_redis(WEBSOCKETS);
+    let addr = gateway.addr();
+    let mut stream = connect(addr);
+    send(
+        &mut stream,
+        format!(
+            "GET /.json HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {}\r\n\r\n",
+            ws_client::KEY
+        )
+        .as_bytes(),
+    );
+    let missing = read_response(&mut stream).expect("an answer");
+    expect_status(&missing, 426);
+    expect_text_error(&missing);
+    assert_eq!(missing.header("sec-websocket-version"), Some("13"));
+    assert!(
+        missing.text().contains("missing sec-websocket-version"),
+        "{missing:?}"
+    );
+    let wrong = handshake(addr, "/.json", "8", ws_client::KEY);
+    expect_status(&wrong, 426);
+    assert_eq!(wrong.header("sec-websocket-version"), Some("13"));
+    assert!(
+        wrong.text().contains("unsupported sec-websocket-version"),
+        "{wrong:?}"
+    );
 }

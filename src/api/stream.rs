@@ -52,6 +52,9 @@ pub enum Frames {
     Text,
     /// Binary frames: any bytes.
     Binary,
+    /// A text frame when the message is valid UTF-8 (the only thing a text frame may carry), a
+    /// binary frame otherwise: webdis sends RESP in text frames, and RESP can hold any bytes.
+    TextWhenUtf8,
 }
 
 /// A WebSocket handshake that passed its checks.
@@ -74,6 +77,11 @@ pub trait Session: Send + fmt::Debug {
 
     /// The answer to a command's outcome, and its status for the metrics.
     fn reply(&self, call: &MessageCall, reply: Result<Value, redis::Error>) -> (Vec<u8>, u16);
+
+    /// The answer for one topic left by [`Message::Unsubscribe`] (`None`: the stream had no
+    /// topic of that kind to leave), with the number of topics the stream still has, as Redis
+    /// counts them.
+    fn unsubscribed(&self, kind: Kind, topic: Option<&[u8]>, remaining: usize) -> Vec<u8>;
 }
 
 /// What a WebSocket message needs.
@@ -90,6 +98,8 @@ pub enum Message {
     Call(MessageCall),
     /// Join the shared subscriptions of these topics.
     Subscribe(Kind, Vec<Vec<u8>>),
+    /// Leave these topics; none named: every topic of that kind the stream has.
+    Unsubscribe(Kind, Vec<Vec<u8>>),
 }
 
 /// A command a WebSocket message asks to run.

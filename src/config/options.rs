@@ -409,7 +409,7 @@ pub static OPTIONS: &[Opt] = &[
     Opt {
         flag: "--websockets",
         arg: "on|off",
-        help: "WebSocket endpoints /.json and /.raw",
+        help: "WebSockets on any path: RESP when it ends in .raw (/.raw), JSON otherwise (/.json)",
         section: Section::Webdis,
         default: Shown::Value,
         set: |cfg, v| put(&mut cfg.websockets, switch(v)),

@@ -268,6 +268,21 @@ impl Hub {
         }
     }
 
+    /// Removes the listener `id` from one topic; left without listeners, the topic is
+    /// unsubscribed in Redis. Never waits for Redis.
+    pub fn unsubscribe(&self, id: u64, kind: Kind, topic: &[u8]) {
+        let mut state = self.lock();
+        let key = (kind, topic.to_vec());
+        let Some(entry) = state.topics.get_mut(&key) else {
+            return;
+        };
+        entry.listeners.retain(|l| l.id() != id);
+        if entry.listeners.is_empty() {
+            state.topics.remove(&key);
+            unsubscribe(&mut state, kind, key.1);
+        }
+    }
+
     /// How many channels and patterns are subscribed, and how many listeners they have in all.
     pub fn stats(&self) -> (usize, usize) {
         let state = self.lock();
@@ -743,5 +758,28 @@ mod tests {
             );
             assert_eq!(counts, (1, 1), "round {round}: confirmations (first, late)");
         }
+    }
+
+    #[test]
+    fn a_topic_is_unsubscribed_when_its_last_listener_leaves_it() {
+        let hub = detached_hub();
+        hub.lock().connected = true;
+        for id in [1, 2] {
+            let listener: Arc<dyn Listener> = Counter::new(id);
+            hub.subscribe(listener, Kind::Channel, b"ch").unwrap();
+        }
+        let other: Arc<dyn Listener> = Counter::new(1);
+        hub.subscribe(other, Kind::Pattern, b"p*").unwrap();
+        hub.lock().queued.clear();
+        hub.unsubscribe(1, Kind::Channel, b"ch");
+        assert_eq!(hub.stats(), (2, 2), "ch keeps listener 2, p* keeps 1");
+        assert!(hub.lock().queued.is_empty());
+        hub.unsubscribe(2, Kind::Channel, b"ch");
+        hub.unsubscribe(2, Kind::Channel, b"never");
+        assert_eq!(hub.stats(), (1, 1));
+        assert_eq!(
+            hub.lock().queued,
+            b"*2\r\n$11\r\nUNSUBSCRIBE\r\n$2\r\nch\r\n".to_vec()
+        );
     }
 }

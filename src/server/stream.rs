@@ -68,11 +68,15 @@ struct State {
     /// its next message waits for them, so that answers stay in order.
     awaiting: Vec<(Kind, Vec<u8>)>,
     awaiting_since: Option<Instant>,
-    /// Topics this stream asked for (at most [`MAX_SUBSCRIPTIONS_PER_STREAM`]).
+    /// Topics a chunked stream asked for (at most [`MAX_SUBSCRIPTIONS_PER_STREAM`]).
     requested: usize,
     /// Topics Redis confirmed for this stream (their number is the count in webdis's
     /// confirmation; a confirmation again after a reconnect does not add one).
     confirmed: Vec<(Kind, Vec<u8>)>,
+    /// Topics a WebSocket joined and has not left (at most [`MAX_SUBSCRIPTIONS_PER_STREAM`]):
+    /// only their events reach it (one it left may still be in a delivery the `redis-pubsub`
+    /// thread started before).
+    joined: Vec<(Kind, Vec<u8>)>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -96,6 +100,7 @@ impl Outbox {
             Transport::Chunked => b"chunked\0",
             Transport::WebSocket(Frames::Text) => b"text\0",
             Transport::WebSocket(Frames::Binary) => b"binary\0",
+            Transport::WebSocket(Frames::TextWhenUtf8) => b"text-when-utf8\0",
         };
         let share_key = [tag, format.share_key()].concat();
         Ok(Arc::new(Outbox {
@@ -115,6 +120,7 @@ impl Outbox {
                 awaiting_since: None,
                 requested: 0,
                 confirmed: Vec::new(),
+                joined: Vec::new(),
             }),
         }))
     }
@@ -172,6 +178,13 @@ impl Outbox {
             }
             Transport::WebSocket(Frames::Text) => frame::write(out, Opcode::Text, payload),
             Transport::WebSocket(Frames::Binary) => frame::write(out, Opcode::Binary, payload),
+            Transport::WebSocket(Frames::TextWhenUtf8) => {
+                let opcode = match std::str::from_utf8(payload) {
+                    Ok(_) => Opcode::Text,
+                    Err(_) => Opcode::Binary,
+                };
+                frame::write(out, opcode, payload);
+            }
         }
     }
 
@@ -199,6 +212,50 @@ impl Outbox {
             }
             _ => false,
         }
+    }
+
+    /// Notes that this WebSocket joins `topics`: their events are delivered from now on. False
+    /// (and nothing joined) when that would make it hold more than
+    /// [`MAX_SUBSCRIPTIONS_PER_STREAM`] topics; one joined already does not count again.
+    pub fn join(&self, kind: Kind, topics: &[Vec<u8>]) -> bool {
+        let mut state = self.lock();
+        let mut fresh: Vec<&Vec<u8>> = Vec::new();
+        for topic in topics {
+            let known = |t: &Vec<u8>| t == topic;
+            let joined = state.joined.iter().any(|(k, t)| *k == kind && known(t));
+            if !joined && !fresh.iter().any(|t| known(t)) {
+                fresh.push(topic);
+            }
+        }
+        if state.joined.len().saturating_add(fresh.len()) > MAX_SUBSCRIPTIONS_PER_STREAM {
+            return false;
+        }
+        for topic in fresh {
+            state.joined.push((kind, topic.clone()));
+        }
+        true
+    }
+
+    /// Notes that this WebSocket leaves `topic` (a WebSocket `UNSUBSCRIBE`): none of its events
+    /// is delivered from now on. The number of topics it still has.
+    pub fn leave(&self, kind: Kind, topic: &[u8]) -> usize {
+        let mut state = self.lock();
+        let same = |(k, t): &(Kind, Vec<u8>)| *k == kind && t == topic;
+        state.joined.retain(|e| !same(e));
+        state.confirmed.retain(|e| !same(e));
+        state.awaiting.retain(|e| !same(e));
+        state.joined.len()
+    }
+
+    /// The topics of `kind` this WebSocket has joined, in the order it joined them.
+    pub fn joined(&self, kind: Kind) -> Vec<Vec<u8>> {
+        let state = self.lock();
+        state
+            .joined
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 
     /// Notes that a confirmation of `topic` is expected (a WebSocket `SUBSCRIBE`).
@@ -322,14 +379,13 @@ impl Outbox {
     /// Sends events that include confirmations: counted, written and, for a WebSocket, the wait
     /// of its next message released, all under one lock. Released before the bytes are queued,
     /// a worker could answer the next message first (a regression test races the two).
-    fn deliver_confirmations(&self, events: &[Event<'_>]) -> bool {
-        let mut state = self.lock();
+    fn deliver_confirmations(&self, state: &mut State, events: &[Event<'_>]) -> bool {
         let mut framed = Vec::new();
         for event in events {
-            let confirmed = Self::note_confirmation(&mut state, event);
+            let confirmed = Self::note_confirmation(state, event);
             self.frame_into(&mut framed, &self.format.event(event, confirmed));
         }
-        let sent = self.push(&mut state, &framed);
+        let sent = self.push(state, &framed);
         for event in events {
             if let Event::Subscribed { kind, topic } = *event {
                 state.awaiting.retain(|(k, t)| !(*k == kind && t == topic));
@@ -345,6 +401,17 @@ impl subscriber::Listener for Outbox {
     }
 
     fn deliver(&self, events: &[Event<'_>], cache: &mut FrameCache) -> bool {
+        // Checked and written under one lock: a WebSocket that left the topic gets nothing
+        // after its answer to UNSUBSCRIBE.
+        let mut state = self.lock();
+        if let (Transport::WebSocket(_), Some(event)) = (self.transport, events.first()) {
+            let (Event::Subscribed { kind, topic }
+            | Event::Message { kind, topic, .. }
+            | Event::Lost { kind, topic }) = *event;
+            if !state.joined.iter().any(|(k, t)| *k == kind && t == topic) {
+                return !state.gone;
+            }
+        }
         let messages = events
             .iter()
             .filter(|e| matches!(e, Event::Message { .. }))
@@ -352,7 +419,7 @@ impl subscriber::Listener for Outbox {
         Metrics::add(&self.metrics.stream_messages, messages as u64);
         if messages < events.len() {
             // A confirmation's count is this stream's own: nothing to share.
-            return self.deliver_confirmations(events);
+            return self.deliver_confirmations(&mut state, events);
         }
         // Streams that write alike share one rendering of the messages.
         let framed = cache.get_or_render(&self.share_key, || {
@@ -362,7 +429,7 @@ impl subscriber::Listener for Outbox {
             }
             framed
         });
-        self.send_raw(&framed)
+        self.push(&mut state, &framed)
     }
 }
 
@@ -487,6 +554,7 @@ mod tests {
     fn websocket_events_are_frames_of_their_kind() {
         let (server, mut client) = pair();
         let (text, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
+        assert!(text.join(Kind::Channel, &[b"ch".to_vec()]));
         assert!(text.deliver(&[message(b"m")], &mut FrameCache::default()));
         let payload = b"message ch m";
         let mut expected = vec![0x81, payload.len() as u8];
@@ -501,11 +569,72 @@ mod tests {
     }
 
     #[test]
+    fn raw_websocket_messages_are_text_when_they_are_utf8() {
+        let (server, mut client) = pair();
+        let (outbox, _) = outbox_on(&server, Transport::WebSocket(Frames::TextWhenUtf8), 1 << 20);
+        assert!(outbox.send_message("+héllo\r\n".as_bytes()));
+        let mut expected = vec![0x81, 9];
+        expected.extend_from_slice("+héllo\r\n".as_bytes());
+        assert_eq!(read_exactly(&mut client, expected.len()), expected);
+        assert!(outbox.send_message(b"$1\r\n\xff\r\n"));
+        let mut expected = vec![0x82, 7];
+        expected.extend_from_slice(b"$1\r\n\xff\r\n");
+        assert_eq!(read_exactly(&mut client, expected.len()), expected);
+    }
+
+    #[test]
+    fn a_websocket_gets_nothing_of_a_topic_it_left() {
+        let (server, mut client) = pair();
+        let (outbox, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
+        assert!(outbox.deliver(&[message(b"before")], &mut FrameCache::default()));
+        assert!(outbox.join(Kind::Channel, &[b"ch".to_vec(), b"ch".to_vec()]));
+        assert!(outbox.join(Kind::Pattern, &[b"c*".to_vec()]));
+        assert!(outbox.join(Kind::Channel, &[b"ch".to_vec()]));
+        assert_eq!(outbox.joined(Kind::Channel), [b"ch".to_vec()]);
+        assert!(outbox.deliver(&[message(b"in")], &mut FrameCache::default()));
+        assert_eq!(outbox.leave(Kind::Channel, b"ch"), 1, "c* is left");
+        assert_eq!(outbox.leave(Kind::Channel, b"ch"), 1, "leaving twice");
+        assert!(outbox.deliver(&[message(b"after")], &mut FrameCache::default()));
+        assert!(outbox.send_message(b"end"));
+        let mut expected = vec![0x81, 13];
+        expected.extend_from_slice(b"message ch in");
+        expected.extend_from_slice(&[0x81, 3]);
+        expected.extend_from_slice(b"end");
+        assert_eq!(read_exactly(&mut client, expected.len()), expected);
+        assert!(outbox.joined(Kind::Channel).is_empty());
+    }
+
+    #[test]
+    fn a_websocket_holds_at_most_the_bound_of_topics_however_often_it_joins() {
+        let (server, _client) = pair();
+        let (outbox, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
+        let topics: Vec<Vec<u8>> = (0..MAX_SUBSCRIPTIONS_PER_STREAM)
+            .map(|i| i.to_string().into_bytes())
+            .collect();
+        for _ in 0..3 {
+            assert!(
+                outbox.join(Kind::Channel, &topics),
+                "joined again: no more held"
+            );
+        }
+        assert!(!outbox.join(Kind::Pattern, &[b"one more".to_vec()]));
+        assert_eq!(
+            outbox.leave(Kind::Channel, b"0"),
+            MAX_SUBSCRIPTIONS_PER_STREAM - 1
+        );
+        assert!(
+            outbox.join(Kind::Pattern, &[b"one more".to_vec()]),
+            "room again after a leave"
+        );
+    }
+
+    #[test]
     fn streams_that_write_alike_share_one_rendering() {
         let (server, mut client) = pair();
         let (a, _) = outbox_on(&server, Transport::Chunked, 1 << 20);
         let (b, _) = outbox_on(&server, Transport::Chunked, 1 << 20);
         let (c, _) = outbox_on(&server, Transport::WebSocket(Frames::Text), 1 << 20);
+        assert!(c.join(Kind::Channel, &[b"ch".to_vec()]));
         let mut cache = FrameCache::default();
         for outbox in [&a, &b, &c] {
             assert!(outbox.deliver(&[message(b"x")], &mut cache));

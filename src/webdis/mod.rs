@@ -64,7 +64,7 @@ pub fn refusal(command: &[u8]) -> Option<&'static str> {
         b"AUTH" | b"HELLO" | b"RESET" | b"QUIT" | b"CLIENT" | b"READONLY" | b"READWRITE"
         | b"ASKING" => "it changes the state of a shared Redis connection",
         b"UNSUBSCRIBE" | b"PUNSUBSCRIBE" | b"SUNSUBSCRIBE" => {
-            "a subscription ends when its stream is closed"
+            "over HTTP a subscription ends when its stream is closed (a WebSocket may unsubscribe)"
         }
         b"SSUBSCRIBE" => "sharded pub/sub is not supported; use SUBSCRIBE",
         b"MONITOR" | b"SYNC" | b"PSYNC" | b"REPLCONF" => "it takes over a Redis connection",

@@ -51,16 +51,18 @@ pub enum HandshakeError {
     MissingConnectionUpgrade,
     /// `Sec-WebSocket-Key` is missing, repeated, or not the base64 of exactly 16 bytes (§4.2.1, item 5).
     BadKey,
-    /// `Sec-WebSocket-Version` is missing, repeated, or not `13` (§4.2.1, item 6; §4.4).
+    /// No `Sec-WebSocket-Version` field (§4.2.1, item 6).
+    MissingVersion,
+    /// `Sec-WebSocket-Version` is repeated, or not `13` (§4.2.1, item 6; §4.4).
     UnsupportedVersion,
 }
 
 impl HandshakeError {
-    /// The HTTP status to answer with: 426 Upgrade Required for [`HandshakeError::UnsupportedVersion`]
+    /// The HTTP status to answer with: 426 Upgrade Required for a missing or unsupported version
     /// (the caller adds `Sec-WebSocket-Version: 13`, §4.2.2 and §4.4), 400 Bad Request otherwise.
     pub fn status(&self) -> u16 {
         match self {
-            HandshakeError::UnsupportedVersion => 426,
+            HandshakeError::MissingVersion | HandshakeError::UnsupportedVersion => 426,
             _ => 400,
         }
     }
@@ -75,6 +77,9 @@ impl fmt::Display for HandshakeError {
                 f.write_str("websocket upgrade without connection: upgrade")
             }
             HandshakeError::BadKey => f.write_str("bad sec-websocket-key"),
+            HandshakeError::MissingVersion => {
+                f.write_str("missing sec-websocket-version: send sec-websocket-version: 13")
+            }
             HandshakeError::UnsupportedVersion => {
                 f.write_str("unsupported sec-websocket-version, only 13")
             }
@@ -113,7 +118,8 @@ pub fn is_upgrade(head: &Head) -> bool {
 /// `Sec-WebSocket-Accept` value to answer with (pass it to [`response`]).
 ///
 /// The checks, in this order (§4.2.1): method `GET`; version HTTP/1.1; a `Connection` field
-/// listing `upgrade`; exactly one `Sec-WebSocket-Version`, equal to `13`; exactly one
+/// listing `upgrade`; a `Sec-WebSocket-Version` (missing and wrong are told apart), exactly one,
+/// equal to `13`; exactly one
 /// `Sec-WebSocket-Key`, the strict base64 of 16 bytes. The `Upgrade` field itself is not
 /// checked again.
 ///
@@ -142,6 +148,13 @@ pub fn check(head: &Head) -> Result<String, HandshakeError> {
     }
     if !has_token(head, "Connection", "upgrade") {
         return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    if !head
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case(b"Sec-WebSocket-Version"))
+    {
+        return Err(HandshakeError::MissingVersion);
     }
     if only_value(head, "Sec-WebSocket-Version") != Some(b"13") {
         return Err(HandshakeError::UnsupportedVersion);
@@ -335,7 +348,7 @@ mod tests {
             (
                 "no version",
                 Some(("Sec-WebSocket-Version", None)),
-                Err(HandshakeError::UnsupportedVersion),
+                Err(HandshakeError::MissingVersion),
             ),
             (
                 "version 8",
@@ -453,6 +466,7 @@ mod tests {
             (HandshakeError::NotHttp11, 400),
             (HandshakeError::MissingConnectionUpgrade, 400),
             (HandshakeError::BadKey, 400),
+            (HandshakeError::MissingVersion, 426),
             (HandshakeError::UnsupportedVersion, 426),
         ];
         for (error, status) in cases {

@@ -105,6 +105,17 @@ pub fn with_cors(response: Response) -> Response {
         )
 }
 
+/// The format of a WebSocket on `path` (query already cut): RESP when its last segment ends in
+/// `.raw`, JSON otherwise.
+fn socket_wire(path: &[u8]) -> Wire {
+    let last = path.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    if last.ends_with(b".raw") {
+        Wire::Resp
+    } else {
+        Wire::Json
+    }
+}
+
 /// The webdis API.
 #[derive(Debug)]
 pub struct Webdis {
@@ -145,24 +156,18 @@ impl Service for Webdis {
 }
 
 impl Webdis {
-    /// The WebSocket endpoints: `/` and `/.json` (JSON), `/.raw` (RESP).
+    /// A WebSocket on any path, as webdis accepts: RESP when the path ends in `.raw`, JSON
+    /// otherwise (`/`, `/.json`, any other path, as webdis's default format).
     fn upgrade<'r>(&self, req: &Request) -> Result<Step<'r>, Error> {
-        let wire = match req.head.path() {
-            b"/" | b"/.json" => Wire::Json,
-            b"/.raw" => Wire::Resp,
-            _ => {
-                return Err(Error::BadRequest(
-                    "WebSocket endpoints are /.json and /.raw".into(),
-                ))
-            }
-        };
+        let wire = socket_wire(req.head.path());
         let accept = handshake::check(&req.head).map_err(|e| match e.status() {
             426 => Error::UpgradeRequired(e.to_string()),
             _ => Error::BadRequest(e.to_string()),
         })?;
         let frames = match wire {
             Wire::Json => Frames::Text,
-            Wire::Resp => Frames::Binary,
+            // webdis sends RESP in text frames; bytes that are not UTF-8 cannot be one.
+            Wire::Resp => Frames::TextWhenUtf8,
         };
         Ok(Step::Upgrade(Upgrade {
             handshake: handshake::response(&accept),
@@ -239,6 +244,13 @@ impl Webdis {
                 }));
             }
             Vetted::Subscribe(kind, topics) => (kind, topics),
+            Vetted::Unsubscribe(..) => {
+                return Err(Error::Forbidden(format!(
+                    "{} is not available through the gateway: {}",
+                    String::from_utf8_lossy(&name),
+                    crate::webdis::refusal(&name).unwrap_or_default()
+                )))
+            }
         };
         if head.method == Method::Head {
             // The answer to a subscription is a body that never ends: there is no head of it to
@@ -378,5 +390,19 @@ mod tests {
         .unwrap();
         assert_eq!(r.sep, b", ");
         assert_eq!(r.content_type.as_deref(), Some("text/csv"));
+    }
+
+    #[test]
+    fn a_websocket_path_ending_in_raw_speaks_resp() {
+        for (path, wire) in [
+            (&b"/"[..], Wire::Json),
+            (b"/.json", Wire::Json),
+            (b"/any/path", Wire::Json),
+            (b"/.raw", Wire::Resp),
+            (b"/socket.raw", Wire::Resp),
+            (b"/a.raw/b", Wire::Json),
+        ] {
+            assert_eq!(socket_wire(path), wire, "{}", String::from_utf8_lossy(path));
+        }
     }
 }

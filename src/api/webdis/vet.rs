@@ -12,6 +12,9 @@ pub enum Vetted {
     Command,
     /// Join the shared subscriptions of these channels or patterns (at least one, none too long).
     Subscribe(Kind, Vec<Vec<u8>>),
+    /// Leave these channels or patterns (none: all of that kind). Only a WebSocket can: over
+    /// HTTP a subscription ends when its stream is closed.
+    Unsubscribe(Kind, Vec<Vec<u8>>),
 }
 
 /// Checks `args` (the command name first) for `client`.
@@ -53,6 +56,17 @@ pub fn vet(
         }
         return Ok(Vetted::Subscribe(kind, topics));
     }
+    let leave = if name.eq_ignore_ascii_case(b"UNSUBSCRIBE") {
+        Some(Kind::Channel)
+    } else if name.eq_ignore_ascii_case(b"PUNSUBSCRIBE") {
+        Some(Kind::Pattern)
+    } else {
+        None
+    };
+    if let Some(kind) = leave {
+        let topics = args.iter().skip(1).map(|a| a.as_ref().to_vec()).collect();
+        return Ok(Vetted::Unsubscribe(kind, topics));
+    }
     if let Some(why) = webdis::refusal(name) {
         return Err(Error::Forbidden(format!(
             "{} is not available through the gateway: {why}",
@@ -91,6 +105,14 @@ mod tests {
         assert_eq!(
             vet(&["psubscribe", "a*"]).unwrap(),
             Vetted::Subscribe(Kind::Pattern, vec![b"a*".to_vec()])
+        );
+        assert_eq!(
+            vet(&["unsubscribe"]).unwrap(),
+            Vetted::Unsubscribe(Kind::Channel, vec![])
+        );
+        assert_eq!(
+            vet(&["PUNSUBSCRIBE", "a*", "b*"]).unwrap(),
+            Vetted::Unsubscribe(Kind::Pattern, vec![b"a*".to_vec(), b"b*".to_vec()])
         );
         assert!(matches!(vet(&["flushall"]), Err(Error::NotAllowed(_))));
         assert!(matches!(vet(&["MULTI"]), Err(Error::Forbidden(_))));

@@ -10,7 +10,10 @@
 //! command is answered `{"message":"Forbidden","error":true,"http_status":403}` in JSON and
 //! `-ERR Forbidden` in raw, as webdis does; other failures use the same shape with their status.
 //! `SUBSCRIBE`/`PSUBSCRIBE` join the shared subscriptions: their confirmation and messages arrive
-//! as webdis's JSON objects (or RESP arrays on `/.raw`).
+//! as webdis's JSON objects (or RESP arrays on `/.raw`). `UNSUBSCRIBE`/`PUNSUBSCRIBE` leave them
+//! and are answered as Redis answers them, one message per topic left:
+//! `{"UNSUBSCRIBE":["unsubscribe","ch",1]}` (the count is the topics the socket still has), and
+//! `{"UNSUBSCRIBE":["unsubscribe",null,0]}` when there was nothing to leave.
 
 use std::sync::Arc;
 
@@ -19,6 +22,7 @@ use crate::api::stream::{Message, MessageCall, Session};
 use crate::api::{Client, Error};
 use crate::json;
 use crate::redis;
+use crate::redis::subscriber::Kind;
 use crate::resp::{self, Value};
 use crate::webdis::command::Format;
 use crate::webdis::format::Render;
@@ -79,6 +83,7 @@ impl Session for Socket {
         match vet(&args, &self.settings, acl_client) {
             Ok(Vetted::Command) => Message::Call(MessageCall { args }),
             Ok(Vetted::Subscribe(kind, topics)) => Message::Subscribe(kind, topics),
+            Ok(Vetted::Unsubscribe(kind, topics)) => Message::Unsubscribe(kind, topics),
             Err(e) => self.refuse(&e),
         }
     }
@@ -93,6 +98,20 @@ impl Session for Socket {
                 (error_message(self.wire, status, &e.to_string()), status)
             }
         }
+    }
+
+    fn unsubscribed(&self, kind: Kind, topic: Option<&[u8]>, remaining: usize) -> Vec<u8> {
+        let (command, reply): (&[u8], &[u8]) = match kind {
+            Kind::Channel => (b"UNSUBSCRIBE", b"unsubscribe"),
+            Kind::Pattern => (b"PUNSUBSCRIBE", b"punsubscribe"),
+        };
+        // What Redis answers: ["unsubscribe", channel or nil, subscriptions left].
+        let value = Value::Array(vec![
+            Value::Bulk(reply.to_vec()),
+            topic.map_or(Value::Nil, |t| Value::Bulk(t.to_vec())),
+            Value::Integer(i64::try_from(remaining).unwrap_or(i64::MAX)),
+        ]);
+        answer(self.wire, command, &value, usize::MAX)
     }
 }
 
@@ -203,7 +222,6 @@ fn resp_command(payload: &[u8], max: usize) -> Result<Vec<Vec<u8>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redis::subscriber::Kind;
     use std::net::IpAddr;
 
     fn client() -> Client {
@@ -292,5 +310,27 @@ mod tests {
         assert!(answer(Wire::Json, b"GET", &control, 500).starts_with(br#"{"message":"#));
         assert_eq!(answer(Wire::Resp, b"GET", &control, 500).len(), 108);
         assert_eq!(error_message(Wire::Resp, 502, "a\r\nb"), b"-ERR a  b\r\n");
+    }
+
+    #[test]
+    fn unsubscriptions_are_answered_as_redis_does() {
+        let json = socket(Wire::Json, Settings::default(), 64);
+        assert_eq!(
+            json.unsubscribed(Kind::Channel, Some(b"ch"), 1),
+            br#"{"UNSUBSCRIBE":["unsubscribe","ch",1]}"#
+        );
+        assert_eq!(
+            json.unsubscribed(Kind::Pattern, None, 0),
+            br#"{"PUNSUBSCRIBE":["punsubscribe",null,0]}"#
+        );
+        let raw = socket(Wire::Resp, Settings::default(), 64);
+        assert_eq!(
+            raw.unsubscribed(Kind::Channel, Some(b"ch"), 0),
+            b"*3\r\n$11\r\nunsubscribe\r\n$2\r\nch\r\n:0\r\n"
+        );
+        assert_eq!(
+            plan_json(r#"["UNSUBSCRIBE"]"#, &Settings::default()),
+            Message::Unsubscribe(Kind::Channel, vec![])
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Item, Worker, MAX_WS_MESSAGES_PER_TURN};
-use crate::api::{Client, Message, Subscription, Upgrade};
+use crate::api::{Client, Message, Session, Subscription, Upgrade};
 use crate::http::response::{self, Body, Response};
 use crate::http::Status;
 use crate::log;
@@ -184,6 +184,10 @@ impl Worker<'_> {
                 self.websocket_subscribe(outbox, kind, &topics);
                 return;
             }
+            Message::Unsubscribe(kind, topics) => {
+                self.websocket_unsubscribe(outbox, session.as_ref(), kind, topics);
+                return;
+            }
             Message::Call(call) => {
                 let args: Vec<Cow<'_, [u8]>> = call
                     .args
@@ -211,7 +215,7 @@ impl Worker<'_> {
     /// Joins the shared subscriptions of `topics`; each confirmation is awaited before the
     /// stream's next message is served, so that answers stay in the order of the messages.
     fn websocket_subscribe(&self, outbox: &Arc<Outbox>, kind: Kind, topics: &[Vec<u8>]) {
-        if !outbox.reserve_subscriptions(topics.len()) {
+        if !outbox.join(kind, topics) {
             let text = format!("at most {MAX_SUBSCRIPTIONS_PER_STREAM} channels per stream");
             outbox.send_error(400, &text);
             return;
@@ -223,6 +227,36 @@ impl Worker<'_> {
                 outbox.send_error(503, &e.to_string());
                 return;
             }
+        }
+    }
+}
+
+impl Worker<'_> {
+    /// Leaves `topics` (none: every topic of `kind` the stream joined), answering once per topic
+    /// in the API's words, with the number of topics the stream still has.
+    fn websocket_unsubscribe(
+        &self,
+        outbox: &Arc<Outbox>,
+        session: &dyn Session,
+        kind: Kind,
+        topics: Vec<Vec<u8>>,
+    ) {
+        let topics = if topics.is_empty() {
+            outbox.joined(kind)
+        } else {
+            topics
+        };
+        if topics.is_empty() {
+            // As Redis answers when there is nothing to leave.
+            let remaining = outbox.joined(Kind::Channel).len() + outbox.joined(Kind::Pattern).len();
+            outbox.send_message(&session.unsubscribed(kind, None, remaining));
+            return;
+        }
+        let hub = self.shared.backend.hub();
+        for topic in &topics {
+            hub.unsubscribe(outbox.id(), kind, topic);
+            let remaining = outbox.leave(kind, topic);
+            outbox.send_message(&session.unsubscribed(kind, Some(topic), remaining));
         }
     }
 }
