@@ -1300,7 +1300,7 @@ fn shutdown_refuses_new_connections_finishes_the_request_in_flight_and_exits_0()
         "the GET never showed as in flight: (pool_in_use, active) = {seen:?}"
     );
 
-    let response = try_request(admin, "POST", "/shutdown", &[], b"")
+    let response = try_request(admin, "POST", "/shutdown", &[SHUTDOWN_HEADER], b"")
         .unwrap_or_else(|e| panic!("POST /shutdown: {e}"));
     expect_status(&response, 202);
     let shutdown_at = Instant::now();
@@ -1354,7 +1354,7 @@ fn shutdown_closes_idle_keep_alive_connections_and_exits_0_at_once() {
     expect_status(&response, 404);
     assert!(!response.closes(), "keep-alive expected:\n{response:?}");
 
-    let response = try_request(admin, "POST", "/shutdown", &[], b"")
+    let response = try_request(admin, "POST", "/shutdown", &[SHUTDOWN_HEADER], b"")
         .unwrap_or_else(|e| panic!("POST /shutdown: {e}"));
     expect_status(&response, 202);
     let shutdown_at = Instant::now();

@@ -8,7 +8,8 @@
 //!   GET  /crossdomain.xml
 //! ```
 //!
-//! Every response carries the CORS headers ([`with_cors`]); a body from Redis carries an `ETag`
+//! Every response carries the CORS headers: any origin, as webdis, unless `--allow-origin` names
+//! some; then only those get them, and other pages' `POST`/`PUT` get 403 (see [`super::cors`]); a body from Redis carries an `ETag`
 //! (the MD5 of the body) and a matching `If-None-Match` gets 304. Requests need no `Host` header
 //! (webdis's own tools send none). A command the ACL refuses, or one that would change the state
 //! of a shared Redis connection, gets 403.
@@ -20,11 +21,12 @@ pub mod websocket;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::cors::{Cors, Policy};
 use super::stream::{Frames, Subscription, Upgrade};
 use super::{Call, Client, Error, Reader, Service, Step};
 use crate::config::Config;
 use crate::http::response::Response;
-use crate::http::{url, Method, Request, Version};
+use crate::http::{url, Head, Method, Request, Version};
 use crate::resp::Value;
 use crate::webdis::command::{self, Format};
 use crate::webdis::format::Render;
@@ -94,15 +96,20 @@ fn etag_matches(list: &[u8], etag: &str) -> bool {
     })
 }
 
-/// Adds the headers webdis puts on every response, so that browsers may call it from any page.
-pub fn with_cors(response: Response) -> Response {
-    response
-        .with_header("Access-Control-Allow-Origin", "*")
-        .with_header("Access-Control-Allow-Methods", ALLOW)
-        .with_header(
-            "Access-Control-Allow-Headers",
-            "X-Requested-With, Content-Type, Authorization",
-        )
+/// Request headers webdis lets pages send (`Access-Control-Allow-Headers`).
+pub const CORS_HEADERS: &str = "X-Requested-With, Content-Type, Authorization";
+
+/// The origin policy `--allow-origin` gives: webdis's "any page" when it lists none.
+fn cors(cfg: &Config) -> Cors {
+    Cors {
+        policy: if cfg.allow_origins.is_empty() {
+            Policy::Any
+        } else {
+            Policy::Listed(cfg.allow_origins.clone())
+        },
+        methods: ALLOW,
+        headers: CORS_HEADERS,
+    }
 }
 
 /// The webdis API.
@@ -115,6 +122,8 @@ pub struct Webdis {
     max_reply: usize,
     /// `--max-ws-message`: the largest WebSocket message.
     max_ws_message: usize,
+    /// `--allow-origin`: which pages may change data, and the CORS headers.
+    cors: Cors,
 }
 
 impl Webdis {
@@ -125,12 +134,16 @@ impl Webdis {
             websockets: cfg.websockets,
             max_reply: cfg.max_reply_bytes,
             max_ws_message: cfg.max_ws_message,
+            cors: cors(cfg),
         }
     }
 }
 
 impl Service for Webdis {
     fn plan<'r>(&self, req: &'r Request, client: Client) -> Step<'r> {
+        if let Err(e) = self.cors.check(&req.head) {
+            return Step::Answer(e.into_response());
+        }
         let routed = if self.websockets && handshake::is_upgrade(&req.head) {
             self.upgrade(req)
         } else {
@@ -139,14 +152,15 @@ impl Service for Webdis {
         routed.unwrap_or_else(|e| Step::Answer(e.into_response()))
     }
 
-    fn decorate(&self, response: Response) -> Response {
-        with_cors(response)
+    fn decorate(&self, response: Response, head: Option<&Head>) -> Response {
+        self.cors.decorate(response, head)
     }
 }
 
 impl Webdis {
     /// The WebSocket endpoints: `/` and `/.json` (JSON), `/.raw` (RESP).
     fn upgrade<'r>(&self, req: &Request) -> Result<Step<'r>, Error> {
+        self.cors.check_page(&req.head)?;
         let wire = match req.head.path() {
             b"/" | b"/.json" => Wire::Json,
             b"/.raw" => Wire::Resp,
