@@ -364,7 +364,7 @@ pub static OPTIONS: &[Opt] = &[
         flag: "--admin-token",
         arg: "T",
         help: "POST /shutdown needs 'Authorization: Bearer T'\n\
-               (without it: the header 'X-Redis-Gateway: shutdown')",
+               (else: the header 'X-Redis-Gateway: shutdown')",
         section: Section::Operations,
         default: Shown::Stated("off"),
         set: |cfg, v| {
@@ -379,11 +379,11 @@ pub static OPTIONS: &[Opt] = &[
     Opt {
         flag: "--allow-origin",
         arg: "ORIGIN,...",
-        help: "web pages of these origins may change data and get CORS\n\
-               headers; other pages' PUT/POST/DELETE get 403\n\
+        help: "pages of these origins may write, and get CORS;\n\
+               other pages' PUT/POST/DELETE get 403\n\
                (e.g. https://app.example,http://localhost:3000)",
         section: Section::Operations,
-        default: Shown::Stated("none; webdis API: any"),
+        default: Shown::Stated("none; webdis: any"),
         set: |cfg, v| {
             cfg.allow_origins = origin::parse_list(v).map_err(|_| {
                 "comma-separated origins like https://app.example or http://localhost:3000"
