@@ -463,3 +463,48 @@ fn a_webdis_config_with_too_many_acl_rules_is_refused_at_start() {
         run.stderr
     );
 }
+
+#[test]
+fn html_answers_are_served_as_webdis_does_unless_switched_off() {
+    let (redis, on) = Gateway::with_redis(&["--api", "webdis"]);
+    redis.cmd(&[b"SET", b"page", b"<script>alert(1)</script>"]);
+    let response = request(on.addr(), "GET", "/GET/page.html", &[], b"");
+    expect_status(&response, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/html"),
+        "{response:?}"
+    );
+    assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+
+    let off = Gateway::start(&redis, &["--api", "webdis", "--webdis-allow-html", "off"]);
+    off.wait_ready();
+    for path in [
+        "/GET/page.html",
+        "/GET/page.xhtml",
+        "/GET/page.xml",
+        "/GET/page?type=text/html",
+        "/GET/page?type=image/svg%2Bxml",
+        "/GET/page?type=TEXT/HTML;charset=utf-8",
+    ] {
+        let response = request(off.addr(), "GET", path, &[], b"");
+        expect_refused(&response, 403, "--webdis-allow-html");
+        assert!(
+            !response.text().contains("<script>"),
+            "{path}: {response:?}"
+        );
+    }
+    for (path, content_type) in [
+        ("/GET/page.txt", "text/plain"),
+        ("/GET/page?type=text/plain", "text/plain"),
+        ("/GET/page", "application/json"),
+    ] {
+        let response = request(off.addr(), "GET", path, &[], b"");
+        expect_status(&response, 200);
+        assert_eq!(
+            response.header("content-type"),
+            Some(content_type),
+            "{path}"
+        );
+    }
+}

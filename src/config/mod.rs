@@ -233,6 +233,9 @@ pub struct Config {
     pub webdis_config: Option<String>,
     /// Accept WebSocket upgrades (webdis API only).
     pub websockets: bool,
+    /// `--webdis-allow-html`: serve answers a browser renders as a page (`.html`, `?type=text/html`,
+    /// XML, SVG), as webdis does; off: 403.
+    pub webdis_allow_html: bool,
     /// See [`MAX_STREAM_BUFFER_BYTES`].
     pub max_stream_buffer: usize,
     /// See [`MAX_MEMORY_BYTES`].
@@ -280,6 +283,7 @@ impl Default for Config {
             api: Api::KeyValue,
             webdis_config: None,
             websockets: false,
+            webdis_allow_html: true,
             max_stream_buffer: MAX_STREAM_BUFFER_BYTES,
             max_memory: MAX_MEMORY_BYTES,
             max_ws_message: MAX_WS_MESSAGE_BYTES,

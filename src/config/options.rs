@@ -449,6 +449,16 @@ pub static OPTIONS: &[Opt] = &[
         show: |cfg| switch_text(cfg.websockets),
     },
     Opt {
+        flag: "--webdis-allow-html",
+        arg: "on|off",
+        help: "serve .html .xhtml .xml and ?type= HTML/XML/SVG (as webdis);\n\
+               off: 403, so no stored value runs as a page of this origin",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.webdis_allow_html, switch(v)),
+        show: |cfg| switch_text(cfg.webdis_allow_html),
+    },
+    Opt {
         flag: "--max-stream-buffer",
         arg: "N",
         help: "bytes a stream may hold for a client that\n\
@@ -549,6 +559,7 @@ mod tests {
             ("--api", "webdis"),
             ("--max-db", "0"),
             ("--websockets", "on"),
+            ("--webdis-allow-html", "off"),
             ("--max-ws-message", "1"),
         ];
         for (flag, value) in cases {

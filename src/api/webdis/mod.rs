@@ -124,6 +124,8 @@ pub struct Webdis {
     max_ws_message: usize,
     /// `--allow-origin`: which pages may change data, and the CORS headers.
     cors: Cors,
+    /// `--webdis-allow-html`: serve answers a browser renders as a page.
+    allow_html: bool,
 }
 
 impl Webdis {
@@ -135,6 +137,7 @@ impl Webdis {
             max_reply: cfg.max_reply_bytes,
             max_ws_message: cfg.max_ws_message,
             cors: cors(cfg),
+            allow_html: cfg.webdis_allow_html,
         }
     }
 }
@@ -237,6 +240,7 @@ impl Webdis {
         let (kind, topics) = match vet(&args, settings, acl_client)? {
             Vetted::Command => {
                 let render = render_options(name, cmd.format, head.query())?;
+                self.check_page_type(&render)?;
                 return Ok(Step::Call(Call {
                     db: cmd.db,
                     args,
@@ -265,6 +269,7 @@ impl Webdis {
             ));
         }
         let render = render_options(name, cmd.format, head.query())?;
+        self.check_page_type(&render)?;
         let content_type = render.content_type().to_string();
         Ok(Step::Subscribe(Subscription {
             head: Response::empty(200).with_header("Content-Type", content_type),
@@ -273,6 +278,32 @@ impl Webdis {
             format: Arc::new(ChunkEvents::new(render)),
         }))
     }
+}
+
+impl Webdis {
+    /// With `--webdis-allow-html off`, refuses an answer a browser would render as a page.
+    fn check_page_type(&self, render: &Render) -> Result<(), Error> {
+        if self.allow_html || !renders_as_page(render.content_type()) {
+            return Ok(());
+        }
+        Err(Error::Forbidden(format!(
+            "answers of type {} are off (--webdis-allow-html off): a stored value would run as \
+             a page of this origin",
+            render.content_type()
+        )))
+    }
+}
+
+/// True for a media type a browser renders as a document that can run script: HTML, XHTML,
+/// XML (any `+xml`), SVG.
+fn renders_as_page(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence.contains("html") || essence.ends_with("xml") || essence.contains("svg")
 }
 
 /// The `user:password` of an `Authorization: Basic …` header.
@@ -377,6 +408,31 @@ mod tests {
         assert_eq!(basic_credentials(Some(b"Bearer xyz")), None);
         assert_eq!(basic_credentials(Some(b"Basic !!!")), None);
         assert_eq!(basic_credentials(None), None);
+    }
+
+    #[test]
+    fn page_types_are_recognized() {
+        for page in [
+            "text/html",
+            "TEXT/HTML; charset=utf-8",
+            "application/xhtml+xml",
+            "text/xml",
+            "application/xml",
+            "image/svg+xml",
+            "application/rss+xml",
+        ] {
+            assert!(renders_as_page(page), "{page}");
+        }
+        for data in [
+            "application/json",
+            "text/plain",
+            "image/png",
+            "binary/octet-stream",
+            "application/javascript",
+            "text/csv",
+        ] {
+            assert!(!renders_as_page(data), "{data}");
+        }
     }
 
     #[test]
