@@ -230,6 +230,22 @@ mod tests {
             client("10.1.1.1", Some("user:password")),
             b"DEBUG"
         ));
+        // The credentials must be the same bytes: a prefix or an extension is another password.
+        let only_user = vec![
+            rule(None, None, &[], &["SET"]),
+            rule(None, Some("user:password"), &["SET"], &[]),
+        ];
+        assert!(allows(
+            &only_user,
+            client("10.1.1.1", Some("user:password")),
+            b"SET"
+        ));
+        for wrong in ["user:passwor", "user:password!", "", "user:passworD"] {
+            assert!(
+                !allows(&only_user, client("10.1.1.1", Some(wrong)), b"SET"),
+                "{wrong}"
+            );
+        }
     }
 
     #[test]
