@@ -597,7 +597,7 @@ fn metrics_count_requests_by_method_and_class_and_follow_the_text_format() {
     let mut sent_bytes = 0;
     let mut body_bytes = 0;
     let mut go = |method: &str, path: &str, body: &[u8], status: u16| {
-        sent_bytes += format_request(method, path, &[], body).len();
+        sent_bytes += format_request_to(&data.to_string(), method, path, &[], body).len();
         let response = request(data, method, path, &[], body);
         expect_status(&response, status);
         body_bytes += response.body.len();
@@ -611,7 +611,7 @@ fn metrics_count_requests_by_method_and_class_and_follow_the_text_format() {
     }
     go("PATCH", "/metrics-key", b"", 405);
     let (after, _) = scrape(admin);
-    let scrape_request = format_request("GET", "/metrics", &[], b"").len();
+    let scrape_request = format_request_to(&admin.to_string(), "GET", "/metrics", &[], b"").len();
 
     let delta = |series: &str| after.value(series) - before.value(series);
     // Admin requests are counted like any other (worker::record runs for every item), after their
@@ -1228,7 +1228,10 @@ fn admin_requests_are_not_held_up_by_a_stalled_redis() {
         scrape(admin);
         redis.stop_signal("STOP");
         send(&mut get, &format_request("GET", "/stalled", &[], b""));
-        send(&mut health, &format_request("GET", "/healthz", &[], b""));
+        send(
+            &mut health,
+            &format_request_to(&admin.to_string(), "GET", "/healthz", &[], b""),
+        );
         let started = Instant::now();
         let answer = read_response(&mut health);
         let took = started.elapsed();
@@ -1300,7 +1303,7 @@ fn shutdown_refuses_new_connections_finishes_the_request_in_flight_and_exits_0()
         "the GET never showed as in flight: (pool_in_use, active) = {seen:?}"
     );
 
-    let response = try_request(admin, "POST", "/shutdown", &[], b"")
+    let response = try_request(admin, "POST", "/shutdown", &[SHUTDOWN_HEADER], b"")
         .unwrap_or_else(|e| panic!("POST /shutdown: {e}"));
     expect_status(&response, 202);
     let shutdown_at = Instant::now();
@@ -1354,7 +1357,7 @@ fn shutdown_closes_idle_keep_alive_connections_and_exits_0_at_once() {
     expect_status(&response, 404);
     assert!(!response.closes(), "keep-alive expected:\n{response:?}");
 
-    let response = try_request(admin, "POST", "/shutdown", &[], b"")
+    let response = try_request(admin, "POST", "/shutdown", &[SHUTDOWN_HEADER], b"")
         .unwrap_or_else(|e| panic!("POST /shutdown: {e}"));
     expect_status(&response, 202);
     let shutdown_at = Instant::now();

@@ -917,7 +917,7 @@ fn a_drain_ends_streams_cleanly() {
         String::from_utf8_lossy(confirmation)
     );
 
-    let shutdown = request(admin, "POST", "/shutdown", &[], b"");
+    let shutdown = request(admin, "POST", "/shutdown", &[SHUTDOWN_HEADER], b"");
     expect_status(&shutdown, 202);
     // The WebSocket gets a close "going away"; the chunked stream its last chunk; both are closed.
     ws.expect_close(1001);

@@ -8,6 +8,10 @@
 //! | method not served                            | 405 + `Allow` | closed |
 //! | form with another `Content-Type`             | 415    | closed     |
 //! | command refused (webdis ACL, connection state) | 403  | kept       |
+//! | a web page's change from an origin not in `--allow-origin` | 403 | closed |
+//! | admin: `Host` not the admin listener's own (DNS rebinding) | 421 | closed |
+//! | admin: `POST /shutdown` from a web page or without its header | 403 | closed |
+//! | admin: `POST /shutdown` without the `--admin-token` | 401 + `WWW-Authenticate` | closed |
 //! | a database Redis does not have (`/DB/` prefix) | 400  | kept       |
 //! | key does not exist                           | 404    | kept       |
 //! | WebSocket version other than 13              | 426 + `Sec-WebSocket-Version` | closed |
@@ -49,6 +53,15 @@ pub enum Error {
     /// The command cannot run here: it would change the state of a shared Redis connection or
     /// hold it; the text says which and why.
     Forbidden(String),
+    /// A state-changing request from a web page whose origin (held) is not in `--allow-origin`.
+    CrossOrigin(String),
+    /// An admin request whose `Host` (held) does not name the admin listener: a page that
+    /// rebound a DNS name to it.
+    WrongHost(String),
+    /// `POST /shutdown` refused; the text says why (a web page's request, or no custom header).
+    ShutdownRefused(&'static str),
+    /// `POST /shutdown` without the `Authorization: Bearer` token `--admin-token` sets.
+    Unauthorized,
     /// The key does not exist.
     NotFound,
     /// A WebSocket handshake with a version other than 13; the text says why.
@@ -82,7 +95,12 @@ impl Error {
             Error::SlowRequest => 408,
             Error::MethodNotAllowed(_) => 405,
             Error::UnsupportedMediaType(_) => 415,
-            Error::NotAllowed(_) | Error::Forbidden(_) => 403,
+            Error::NotAllowed(_)
+            | Error::Forbidden(_)
+            | Error::CrossOrigin(_)
+            | Error::ShutdownRefused(_) => 403,
+            Error::WrongHost(_) => 421,
+            Error::Unauthorized => 401,
             Error::NotFound => 404,
             Error::UpgradeRequired(_) => 426,
             Error::Redis(e) => match e {
@@ -115,6 +133,10 @@ impl Error {
                 | Error::MethodNotAllowed(_)
                 | Error::UnsupportedMediaType(_)
                 | Error::UpgradeRequired(_)
+                | Error::CrossOrigin(_)
+                | Error::WrongHost(_)
+                | Error::ShutdownRefused(_)
+                | Error::Unauthorized
                 | Error::Overloaded(_)
                 | Error::Internal
         )
@@ -129,6 +151,9 @@ impl Error {
         }
         if let Error::UpgradeRequired(_) = self {
             response = response.with_header("Sec-WebSocket-Version", "13");
+        }
+        if let Error::Unauthorized = self {
+            response = response.with_header("WWW-Authenticate", "Bearer");
         }
         if let Error::MethodNotAllowed(allow) = self {
             response = response.with_header("Allow", allow);
@@ -168,6 +193,20 @@ impl fmt::Display for Error {
                 "forbidden: {command} is not allowed for this client by the ACL"
             ),
             Error::Forbidden(why) => write!(f, "forbidden: {why}"),
+            Error::CrossOrigin(origin) => write!(
+                f,
+                "forbidden: a web page from {origin} may not change data here \
+                 (cross-site request); list its origin with --allow-origin"
+            ),
+            Error::WrongHost(host) => write!(
+                f,
+                "misdirected request: Host '{host}' is not this admin listener's address \
+                 (a DNS-rebinding page?); use its IP:port or localhost:port"
+            ),
+            Error::ShutdownRefused(why) => write!(f, "forbidden: {why}"),
+            Error::Unauthorized => f.write_str(
+                "unauthorized: POST /shutdown needs 'Authorization: Bearer TOKEN' (--admin-token)",
+            ),
             Error::NotFound => f.write_str("not found"),
             Error::UpgradeRequired(why) => write!(f, "upgrade required: {why}"),
             Error::Redis(e @ redis::Error::NoSuchDatabase(_)) => write!(f, "bad request: {e}"),
@@ -257,6 +296,25 @@ mod tests {
         for (e, status) in cases {
             assert_eq!(Error::Http(e).status(), status);
         }
+    }
+
+    #[test]
+    fn refusals_of_the_doors_map_to_their_statuses() {
+        let cases = [
+            (Error::CrossOrigin("https://evil.example".into()), 403),
+            (Error::WrongHost("evil.example:9090".into()), 421),
+            (Error::ShutdownRefused("x"), 403),
+            (Error::Unauthorized, 401),
+        ];
+        for (e, status) in cases {
+            let response = e.into_response();
+            assert_eq!(response.status, status);
+            assert!(response.close);
+        }
+        let response = Error::Unauthorized.into_response();
+        assert!(response
+            .headers
+            .contains(&("WWW-Authenticate", "Bearer".to_string())));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   keyvalue/   the seed's API: GET/HEAD/PUT/DELETE /KEY, POST / form        (the default)
 //!   webdis/     webdis's API: /COMMAND/arg…[.ext], pub/sub streams, WebSockets  (--api webdis)
 //!   admin       /healthz, /metrics, /shutdown on the admin listener
+//!   cors        which web pages may change data (Origin, --allow-origin), CORS headers
 //!   error       every failure, and the one mapping from errors to HTTP statuses
 //!   stream      what a stream (a subscription, a WebSocket) asks of the server
 //! ```
@@ -18,6 +19,7 @@
 //! ([`Error::into_response`]).
 
 pub mod admin;
+pub mod cors;
 pub mod error;
 pub mod keyvalue;
 pub mod stream;
@@ -32,7 +34,7 @@ use std::net::IpAddr;
 
 use crate::config::{self, Config};
 use crate::http::response::Response;
-use crate::http::Request;
+use crate::http::{Head, Request};
 use crate::redis;
 use crate::resp::Value;
 
@@ -42,8 +44,9 @@ pub trait Service: Send + Sync + fmt::Debug {
     fn plan<'r>(&self, req: &'r Request, client: Client) -> Step<'r>;
 
     /// Adds what this API puts on every response of the data listener, errors and refusals
-    /// included (the webdis API's CORS headers). The default adds nothing.
-    fn decorate(&self, response: Response) -> Response {
+    /// included (the CORS headers), given the request's head when there is one. The default
+    /// adds nothing.
+    fn decorate(&self, response: Response, _head: Option<&Head>) -> Response {
         response
     }
 }
@@ -51,7 +54,7 @@ pub trait Service: Send + Sync + fmt::Debug {
 /// The API `cfg.api` names.
 pub fn service(cfg: &Config) -> Box<dyn Service> {
     match cfg.api {
-        config::Api::KeyValue => Box::new(keyvalue::KeyValue),
+        config::Api::KeyValue => Box::new(keyvalue::KeyValue::new(cfg)),
         config::Api::Webdis => Box::new(webdis::Webdis::new(cfg)),
     }
 }

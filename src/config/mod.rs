@@ -64,6 +64,12 @@ pub const MAX_STREAM_BUFFER_BYTES: usize = 1024 * 1024;
 pub const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 /// Largest WebSocket message (all its fragments) in bytes; larger → close 1009.
 pub const MAX_WS_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Most ACL rules a `--webdis-config` file may hold; a file with more is refused at start-up.
+/// Every webdis request walks the rules in order (a later match overrides an earlier one), so
+/// the cost of a request grows with their number: 25,000 rules took a gateway from 72k to 3.3k
+/// requests/s. The walk is linear, so 1,024 rules cost at most about a 24th of that; an ACL that
+/// needs more is better kept in Redis (an ACL user, `--redis-user`).
+pub const MAX_ACL_RULES: usize = 1024;
 /// Largest Redis reply in bytes the gateway will buffer; larger → 502.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024 + 64 * 1024;
 /// A request head must be complete within this time of its first byte; else 408.
@@ -144,6 +150,29 @@ impl fmt::Display for RedisTarget {
     }
 }
 
+/// A secret from the command line or the environment (the admin token): never printed, in
+/// `Debug` output or anywhere else.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Keeps `text` as a secret.
+    pub fn new(text: String) -> Secret {
+        Secret(text)
+    }
+
+    /// The secret's bytes, for a comparison.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
 /// The whole configuration of one gateway process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -193,12 +222,20 @@ pub struct Config {
     pub access_log: Option<String>,
     /// Address of the admin listener (`/healthz`, `/metrics`, `/shutdown`); `None`: off.
     pub admin: Option<SocketAddr>,
+    /// `--admin-token`: when set, `POST /shutdown` needs `Authorization: Bearer` this token.
+    pub admin_token: Option<Secret>,
+    /// `--allow-origin`: the web origins (serialized, see [`crate::http::origin`]) whose pages
+    /// may change data and get CORS headers; empty: none (the webdis API: any, as webdis).
+    pub allow_origins: Vec<String>,
     /// The API of the data listener.
     pub api: Api,
     /// The `webdis.json` read at start-up, if any (its settings are already applied).
     pub webdis_config: Option<String>,
     /// Accept WebSocket upgrades (webdis API only).
     pub websockets: bool,
+    /// `--webdis-allow-html`: serve answers a browser renders as a page (`.html`, `?type=text/html`,
+    /// XML, SVG), as webdis does; off: 403.
+    pub webdis_allow_html: bool,
     /// See [`MAX_STREAM_BUFFER_BYTES`].
     pub max_stream_buffer: usize,
     /// See [`MAX_MEMORY_BYTES`].
@@ -241,9 +278,12 @@ impl Default for Config {
             log_level: Level::Info,
             access_log: None,
             admin: None,
+            admin_token: None,
+            allow_origins: Vec::new(),
             api: Api::KeyValue,
             webdis_config: None,
             websockets: false,
+            webdis_allow_html: true,
             max_stream_buffer: MAX_STREAM_BUFFER_BYTES,
             max_memory: MAX_MEMORY_BYTES,
             max_ws_message: MAX_WS_MESSAGE_BYTES,

@@ -16,7 +16,8 @@ use super::values::{
     api, count, duration, duration_text, listen_addr, log_level, optional, redis_address_text,
     redis_target, switch, switch_text, whole, Expected, MAX_DATABASE,
 };
-use super::{Api, Config, ENV_PREFIX, MASK};
+use super::{Api, Config, Secret, ENV_PREFIX, MASK};
+use crate::http::origin;
 
 /// One option that takes a value: `--flag ARG`, or `REDIS_GATEWAY_<FLAG>` in the environment.
 pub struct Opt {
@@ -359,6 +360,38 @@ pub static OPTIONS: &[Opt] = &[
         },
         show: |cfg| cfg.admin.map(|a| a.to_string()).unwrap_or_default(),
     },
+    Opt {
+        flag: "--admin-token",
+        arg: "T",
+        help: "POST /shutdown needs 'Authorization: Bearer T'\n\
+               (else: the header 'X-Redis-Gateway: shutdown')",
+        section: Section::Operations,
+        default: Shown::Stated("off"),
+        set: |cfg, v| {
+            cfg.admin_token = optional(v).map(Secret::new);
+            Ok(())
+        },
+        show: |cfg| match cfg.admin_token {
+            Some(_) => MASK.to_string(),
+            None => String::new(),
+        },
+    },
+    Opt {
+        flag: "--allow-origin",
+        arg: "ORIGIN,...",
+        help: "pages of these origins may write, and get CORS;\n\
+               other pages' PUT/POST/DELETE get 403\n\
+               (e.g. https://app.example,http://localhost:3000)",
+        section: Section::Operations,
+        default: Shown::Stated("none; webdis: any"),
+        set: |cfg, v| {
+            cfg.allow_origins = origin::parse_list(v).map_err(|_| {
+                "comma-separated origins like https://app.example or http://localhost:3000"
+            })?;
+            Ok(())
+        },
+        show: |cfg| cfg.allow_origins.join(","),
+    },
     // ----- Webdis API -----
     Opt {
         flag: "--api",
@@ -414,6 +447,16 @@ pub static OPTIONS: &[Opt] = &[
         default: Shown::Value,
         set: |cfg, v| put(&mut cfg.websockets, switch(v)),
         show: |cfg| switch_text(cfg.websockets),
+    },
+    Opt {
+        flag: "--webdis-allow-html",
+        arg: "on|off",
+        help: "serve .html .xhtml .xml and ?type= HTML/XML/SVG (as webdis);\n\
+               off: 403, so no stored value runs as a page of this origin",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.webdis_allow_html, switch(v)),
+        show: |cfg| switch_text(cfg.webdis_allow_html),
     },
     Opt {
         flag: "--max-stream-buffer",
@@ -512,9 +555,11 @@ mod tests {
             ("--log-level", "debug"),
             ("--access-log", "stderr"),
             ("--admin", "127.0.0.1:9090"),
+            ("--allow-origin", "https://a.example,http://localhost:3000"),
             ("--api", "webdis"),
             ("--max-db", "0"),
             ("--websockets", "on"),
+            ("--webdis-allow-html", "off"),
             ("--max-ws-message", "1"),
         ];
         for (flag, value) in cases {
@@ -527,6 +572,20 @@ mod tests {
         let mut cfg = Config::default();
         (password.set)(&mut cfg, "hunter2").unwrap();
         assert_eq!((password.show)(&cfg), MASK);
+        let token = find("--admin-token").unwrap();
+        (token.set)(&mut cfg, "s3cret").unwrap();
+        assert_eq!((token.show)(&cfg), MASK);
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn allowed_origins_are_checked_when_read() {
+        let opt = find("--allow-origin").unwrap();
+        let mut cfg = Config::default();
+        assert!((opt.set)(&mut cfg, "https://a.example/path").is_err());
+        assert!((opt.set)(&mut cfg, "*").is_err());
+        (opt.set)(&mut cfg, "HTTPS://A.example:443").unwrap();
+        assert_eq!(cfg.allow_origins, ["https://a.example"]);
     }
 
     #[test]

@@ -184,6 +184,13 @@ fn acl(value: &Value) -> Result<Vec<Rule>, String> {
     let entries = value
         .as_array()
         .ok_or("\"acl\" must be an array of rules")?;
+    if entries.len() > super::MAX_ACL_RULES {
+        return Err(format!(
+            "\"acl\" holds {} rules; at most {} are allowed (every request walks them all)",
+            entries.len(),
+            super::MAX_ACL_RULES
+        ));
+    }
     let mut rules = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         let Value::Object(members) = entry else {
@@ -319,6 +326,17 @@ mod tests {
             (r#"[1]"#, "one JSON object"),
             (r#"{"daemonize": false,}"#, "line 1"),
         ];
+        let many = format!(
+            "{{\"acl\": [{}{{}}]}}",
+            "{\"disabled\": [\"DEBUG\"]},".repeat(super::super::MAX_ACL_RULES)
+        );
+        let err = apply(many.as_bytes(), &mut Config::default(), &no_env).unwrap_err();
+        assert!(err.contains("at most 1024"), "{err}");
+        let enough = format!(
+            "{{\"acl\": [{}{{}}]}}",
+            "{\"disabled\": [\"DEBUG\"]},".repeat(super::super::MAX_ACL_RULES - 1)
+        );
+        assert!(apply(enough.as_bytes(), &mut Config::default(), &no_env).is_ok());
         for (text, needle) in cases {
             let err = apply(text.as_bytes(), &mut Config::default(), &no_env).unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");

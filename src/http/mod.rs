@@ -8,10 +8,14 @@
 //!   [`Limits`] before anything is allocated.
 //! * [`url`]: `%XX` decoding and `application/x-www-form-urlencoded` bodies.
 //! * [`date`]: the IMF-fixdate of a `Date:` header, from a time the caller passes in.
+//! * [`origin`]: web origins (`Origin`, `--allow-origin`); [`credentials`]: comparing secrets
+//!   in constant time.
 //!
 //! It never does I/O, never reads a clock, never spawns a thread and never panics on input:
 //! the server feeds it bytes and decides what to do with the verdict.
+pub mod credentials;
 pub mod date;
+pub mod origin;
 pub mod parse;
 pub mod request;
 pub mod response;

@@ -1,7 +1,9 @@
 //! Writing responses: the status line, the headers every response carries, the body.
 //!
-//! Every response has `Content-Length`, `Date` and `Server`; `Connection: close` when the
-//! connection closes after it. The writer is pure: the caller passes the date text and owns the
+//! Every response has `Content-Length`, `Date`, `Server` and `X-Content-Type-Options: nosniff` (a
+//! browser never guesses another type than the one given, so a value read from Redis is never
+//! run as a page or script it was not declared as); `Connection: close` when the connection
+//! closes after it. The writer is pure: the caller passes the date text and owns the
 //! socket.
 
 use std::io::Write;
@@ -82,6 +84,7 @@ pub fn reason(status: u16) -> &'static str {
         204 => "No Content",
         304 => "Not Modified",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -91,6 +94,7 @@ pub fn reason(status: u16) -> &'static str {
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
         417 => "Expectation Failed",
+        421 => "Misdirected Request",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
@@ -131,7 +135,7 @@ fn head(response: &Response, date: &str, content_length: Option<usize>, out: &mu
     // Writing to a Vec cannot fail.
     let _ = write!(
         out,
-        "HTTP/1.1 {} {}\r\nServer: {SERVER}\r\nDate: {date}\r\n",
+        "HTTP/1.1 {} {}\r\nServer: {SERVER}\r\nDate: {date}\r\nX-Content-Type-Options: nosniff\r\n",
         response.status,
         reason(response.status),
     );
@@ -183,7 +187,8 @@ mod tests {
             &mut out,
         );
         let expected = format!(
-            "HTTP/1.1 404 Not Found\r\nServer: {SERVER}\r\nDate: {DATE}\r\nContent-Length: 10\r\n\
+            "HTTP/1.1 404 Not Found\r\nServer: {SERVER}\r\nDate: {DATE}\r\n\
+             X-Content-Type-Options: nosniff\r\nContent-Length: 10\r\n\
              Content-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nnot found\n"
         );
         assert_eq!(String::from_utf8(out).unwrap(), expected);
@@ -217,13 +222,19 @@ mod tests {
         write(&Response::empty(204), Body::Send, DATE, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains("Content-Length"), "{text}");
-        assert!(text.ends_with(&format!("Date: {DATE}\r\n\r\n")), "{text}");
+        assert!(
+            text.ends_with(&format!(
+                "Date: {DATE}\r\nX-Content-Type-Options: nosniff\r\n\r\n"
+            )),
+            "{text}"
+        );
     }
 
     #[test]
     fn every_status_we_send_has_a_reason() {
         for status in [
-            100, 200, 204, 400, 404, 405, 408, 409, 413, 414, 415, 417, 431, 500, 501,
+            100, 200, 204, 400, 401, 403, 404, 405, 408, 409, 413, 414, 415, 417, 421, 431, 500,
+            501,
         ]
         .into_iter()
         .chain([502, 503, 504, 505, 507])

@@ -36,6 +36,7 @@ use crate::api::{self, Service};
 use crate::config::Config;
 use crate::http;
 use crate::http::response::{Body, Response};
+use crate::http::Head;
 use crate::log::{self, AccessLog};
 use crate::memory::Budget;
 use crate::metrics::{Metrics, Snapshot};
@@ -74,6 +75,9 @@ pub struct Shared {
     pub quiet_parked: AtomicUsize,
     /// Workers waiting on a connection for its next request (see `worker.rs`).
     pub awaiting_workers: AtomicUsize,
+    /// What admin requests must show (its `Host`, the shutdown header or token); `None` until
+    /// the admin listener is bound, and without one.
+    pub admin_doors: Option<api::admin::Doors>,
     /// Set by `POST /shutdown`: stop accepting, finish what is in flight, exit.
     pub draining: AtomicBool,
     /// When the gateway started.
@@ -115,6 +119,7 @@ impl Shared {
             parked_connections: AtomicUsize::new(0),
             quiet_parked: AtomicUsize::new(0),
             awaiting_workers: AtomicUsize::new(0),
+            admin_doors: None,
             draining: AtomicBool::new(false),
             started: Instant::now(),
             cfg,
@@ -132,10 +137,16 @@ impl Shared {
     }
 
     /// Adds what the API puts on every response of the data listener (errors and refusals
-    /// included); the admin listener's responses are left as they are.
-    pub fn decorate(&self, response: Response, listener: Listener) -> Response {
+    /// included), given the request's head when there is one; the admin listener's responses
+    /// are left as they are.
+    pub fn decorate(
+        &self,
+        response: Response,
+        listener: Listener,
+        head: Option<&Head>,
+    ) -> Response {
         match listener {
-            Listener::Data => self.api.decorate(response),
+            Listener::Data => self.api.decorate(response, head),
             Listener::Admin => response,
         }
     }
@@ -145,7 +156,7 @@ impl Shared {
     pub fn refuse(&self, conn: Connection, why: &str) {
         Metrics::add(&self.metrics.refused, 1);
         let response = api::Error::Overloaded(why.to_string()).into_response();
-        let response = self.decorate(response, conn.listener());
+        let response = self.decorate(response, conn.listener(), None);
         let mut out = Vec::new();
         http::response::write(&response, Body::Send, &self.date(), &mut out);
         let mut socket = conn.socket();
@@ -203,7 +214,9 @@ pub fn run(cfg: Config) -> io::Result<()> {
         None => None,
     };
     let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
-    let shared = Arc::new(Shared::new(cfg)?);
+    let mut shared = Shared::new(cfg)?;
+    shared.admin_doors = admin_addr.map(|bound| api::admin::Doors::new(bound, &shared.cfg));
+    let shared = Arc::new(shared);
     let cfg = &shared.cfg;
     let admin_note = admin_addr
         .map(|a| format!(", admin on {a}"))

@@ -36,7 +36,7 @@ use super::Shared;
 use crate::api::admin::Admin;
 use crate::api::{self, Client, Step};
 use crate::http::response::{self, Body, Response};
-use crate::http::{date, Method, Request, Version};
+use crate::http::{date, Head, Method, Request, Version};
 use crate::log;
 use crate::metrics::{Metrics, RedisErrorKind};
 use crate::redis::{self, Command};
@@ -113,6 +113,14 @@ impl Item {
         }
     }
 
+    /// The request's head, when there is one.
+    fn head(&self) -> Option<&Head> {
+        match self {
+            Item::Request { req, .. } => Some(&req.head),
+            Item::Refused(..) => None,
+        }
+    }
+
     /// The listener it came from (a refusal is answered as the data listener answers).
     fn listener(&self) -> Listener {
         match self {
@@ -143,9 +151,11 @@ impl<'a> Worker<'a> {
                 task.conn.schedule.class = Class::Urgent;
                 if task.turn == Turn::TimedOut {
                     let listener = task.conn.listener();
-                    let response = self
-                        .shared
-                        .decorate(api::Error::SlowRequest.into_response(), listener);
+                    let response = self.shared.decorate(
+                        api::Error::SlowRequest.into_response(),
+                        listener,
+                        None,
+                    );
                     self.queue_response(&mut task.conn, &response, Body::Send);
                 }
                 conns.push(task.conn);
@@ -296,7 +306,7 @@ impl<'a> Worker<'a> {
             Item::Request { req, .. } => (req.head.keep_alive, req.head.version == Version::Http10),
             Item::Refused(..) => (false, false),
         };
-        let response = self.shared.decorate(response, item.listener());
+        let response = self.shared.decorate(response, item.listener(), item.head());
         let response = if !keep_alive || self.shared.is_stopping() {
             response.closing()
         } else if make_room {
@@ -402,7 +412,11 @@ impl<'a> Worker<'a> {
     /// Serves a request that arrived on the admin listener; `POST /shutdown` starts the drain.
     fn admin(&self, req: &Request) -> Response {
         let shared = self.shared;
-        match api::admin::handle(req, &shared.snapshot(), &shared.metrics) {
+        let Some(doors) = &shared.admin_doors else {
+            // No admin listener, so no admin request: a bug if it happens.
+            return api::Error::Internal.into_response();
+        };
+        match api::admin::handle(req, doors, &shared.snapshot(), &shared.metrics) {
             Admin::Answer(response) => response,
             Admin::Shutdown(response) => {
                 log::info(format_args!(

@@ -12,6 +12,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::http::credentials::ct_eq;
+
 /// One ACL entry of `webdis.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rule {
@@ -134,7 +136,10 @@ impl Rule {
     fn matches(&self, client: Client<'_>) -> bool {
         let ip_ok = self.ip.map_or(true, |cidr| cidr.contains(client.addr));
         let auth_ok = match &self.basic_auth {
-            Some(expected) => client.credentials == Some(expected.as_slice()),
+            // In constant time: how long the check takes tells nothing of the password.
+            Some(expected) => client
+                .credentials
+                .is_some_and(|given| ct_eq(expected, given)),
             None => true,
         };
         ip_ok && auth_ok
@@ -225,6 +230,22 @@ mod tests {
             client("10.1.1.1", Some("user:password")),
             b"DEBUG"
         ));
+        // The credentials must be the same bytes: a prefix or an extension is another password.
+        let only_user = vec![
+            rule(None, None, &[], &["SET"]),
+            rule(None, Some("user:password"), &["SET"], &[]),
+        ];
+        assert!(allows(
+            &only_user,
+            client("10.1.1.1", Some("user:password")),
+            b"SET"
+        ));
+        for wrong in ["user:passwor", "user:password!", "", "user:passworD"] {
+            assert!(
+                !allows(&only_user, client("10.1.1.1", Some(wrong)), b"SET"),
+                "{wrong}"
+            );
+        }
     }
 
     #[test]

@@ -33,6 +33,9 @@ const ADMIN_ARGS: [&str; 2] = ["--admin", "127.0.0.1:0"];
 /// The series of `/metrics` that counts the maintainer's failed attempts to open a Redis connection.
 pub const CONNECT_FAILURES: &str = "redis_gateway_redis_errors_total{kind=\"connect\"}";
 
+/// The header `POST /shutdown` needs when no `--admin-token` is set.
+pub const SHUTDOWN_HEADER: (&str, &str) = ("X-Redis-Gateway", "shutdown");
+
 /// `{"PING":[true,"PONG"]}`: the webdis API's answer to `GET /PING`.
 pub const PING_JSON: &[u8] = br#"{"PING":[true,"PONG"]}"#;
 
@@ -266,14 +269,14 @@ impl Gateway {
         self.process.wait_exit(timeout)
     }
 
-    /// Asks for a shutdown (`POST /shutdown` on the admin listener) and waits for the process to exit:
+    /// Asks for a shutdown (`POST /shutdown` on the admin listener, with [`SHUTDOWN_HEADER`]) and waits for the process to exit:
     /// after that its log is complete, so what is not in it was never written.
     ///
     /// # Panics
     /// When the shutdown is refused or the process still runs after 10 s.
     #[track_caller]
     pub fn shut_down(&mut self) {
-        let response = request(self.admin(), "POST", "/shutdown", &[], b"");
+        let response = request(self.admin(), "POST", "/shutdown", &[SHUTDOWN_HEADER], b"");
         expect_status(&response, 202);
         let status = self.wait_exit(START_TIMEOUT);
         assert!(

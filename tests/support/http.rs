@@ -116,7 +116,19 @@ pub fn send(stream: &mut TcpStream, bytes: &[u8]) {
 /// `METHOD PATH HTTP/1.1`, `Host: t`, the given headers, `Content-Length` when there is a body or the
 /// method is PUT or POST, then the body.
 pub fn format_request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: t\r\n");
+    format_request_to("t", method, path, headers, body)
+}
+
+/// Like [`format_request`], with `Host: HOST` (the functions that know where they connect send
+/// its address, as curl does: the admin listener refuses a `Host` that does not name it).
+pub fn format_request_to(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -156,7 +168,13 @@ pub fn try_request(
         .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
         .map_err(|e| format!("set timeouts: {e}"))?;
     stream
-        .write_all(&format_request(method, path, headers, body))
+        .write_all(&format_request_to(
+            &addr.to_string(),
+            method,
+            path,
+            headers,
+            body,
+        ))
         .map_err(|e| format!("write {method} {path}: {e}"))?;
     try_read_response(&mut stream, method == "HEAD")
 }
@@ -169,7 +187,13 @@ pub fn request_on(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
-    send(stream, &format_request(method, path, headers, body));
+    let host = stream
+        .peer_addr()
+        .map_or_else(|_| "t".to_string(), |a| a.to_string());
+    send(
+        stream,
+        &format_request_to(&host, method, path, headers, body),
+    );
     let response = if method == "HEAD" {
         read_head_response(stream)
     } else {
@@ -208,7 +232,7 @@ impl KeepAlive {
         body: &[u8],
     ) -> Result<Response, String> {
         self.send_raw(
-            &format_request(method, path, headers, body),
+            &format_request_to(&self.addr.to_string(), method, path, headers, body),
             method == "HEAD",
         )
         .map_err(|e| format!("{method} {path}: {e}"))

@@ -17,11 +17,12 @@ pub mod rng;
 pub use fake_redis::{Act, FakeRedis};
 pub use gateway::{
     admin_addr, run, usage, Env, Gateway, Run, Usage, CONNECT_FAILURES, EXIT_TIMEOUT, PING_JSON,
+    SHUTDOWN_HEADER,
 };
 pub use http::{
     connect, expect_common_headers, expect_continue, expect_status, expect_text_error,
-    format_request, is_closed, read_head_response, read_response, request, request_on, send,
-    try_read_response, try_request, wait_closed, Closed, KeepAlive, Response,
+    format_request, format_request_to, is_closed, read_head_response, read_response, request,
+    request_on, send, try_read_response, try_request, wait_closed, Closed, KeepAlive, Response,
 };
 pub use redis::{RedisServer, RespReply};
 

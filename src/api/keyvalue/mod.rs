@@ -11,35 +11,66 @@
 //!
 //! The key is the percent-decoded path after the first `/` (so `/a%2Fb` and `/a/b` are both key
 //! `a/b`); the query string is never part of the key.
+//!
+//! A `PUT`, `DELETE` or `POST` from a web page (it carries `Origin`) whose origin is not in
+//! `--allow-origin` gets 403 and changes nothing; listed origins get CORS headers (see
+//! [`super::cors`]). Without `--allow-origin` no page may change data and no CORS header is sent.
 
 pub mod form;
 pub mod key;
 
+use super::cors::{Cors, Policy};
 use super::{Client, Error, Service, Step};
+use crate::config::Config;
 use crate::http::response::Response;
 use crate::http::url::{self, Plus};
-use crate::http::{Method, Request, Version};
+use crate::http::{Head, Method, Request, Version};
 
 /// Methods served on `/`.
 pub const ROOT_ALLOW: &str = "POST, OPTIONS";
 /// Methods served on `/KEY`.
 pub const KEY_ALLOW: &str = "GET, HEAD, PUT, DELETE, OPTIONS";
 
+/// Methods and headers a listed origin's page may use (`Access-Control-Allow-*`).
+pub const CORS_METHODS: &str = "GET, HEAD, PUT, DELETE, POST, OPTIONS";
+/// Request headers a listed origin's page may send.
+pub const CORS_HEADERS: &str = "Content-Type";
+
 /// The key/value API.
 #[derive(Debug)]
-pub struct KeyValue;
+pub struct KeyValue {
+    cors: Cors,
+}
 
-impl Service for KeyValue {
-    fn plan<'r>(&self, req: &'r Request, _client: Client) -> Step<'r> {
-        route(req).unwrap_or_else(|e| Step::Answer(e.into_response()))
+impl KeyValue {
+    /// The key/value API as `cfg` sets it up (its `--allow-origin` list).
+    pub fn new(cfg: &Config) -> KeyValue {
+        KeyValue {
+            cors: Cors {
+                policy: Policy::Listed(cfg.allow_origins.clone()),
+                methods: CORS_METHODS,
+                headers: CORS_HEADERS,
+            },
+        }
     }
 }
 
-fn route(req: &Request) -> Result<Step<'_>, Error> {
+impl Service for KeyValue {
+    fn plan<'r>(&self, req: &'r Request, _client: Client) -> Step<'r> {
+        route(req, &self.cors).unwrap_or_else(|e| Step::Answer(e.into_response()))
+    }
+
+    fn decorate(&self, response: Response, head: Option<&Head>) -> Response {
+        self.cors.decorate(response, head)
+    }
+}
+
+fn route<'r>(req: &'r Request, cors: &Cors) -> Result<Step<'r>, Error> {
     let head = &req.head;
     if head.version == Version::Http11 && head.header("host").is_none() {
         return Err(Error::MissingHost);
     }
+    cors.check(head)?;
     if head.target == b"*" {
         // `OPTIONS *` (the parser allows `*` with OPTIONS only): what the server supports.
         let allow = "GET, HEAD, PUT, DELETE, POST, OPTIONS";

@@ -8,7 +8,8 @@
 //!   GET  /crossdomain.xml
 //! ```
 //!
-//! Every response carries the CORS headers ([`with_cors`]); a body from Redis carries an `ETag`
+//! Every response carries the CORS headers: any origin, as webdis, unless `--allow-origin` names
+//! some; then only those get them, and other pages' `POST`/`PUT` get 403 (see [`super::cors`]); a body from Redis carries an `ETag`
 //! (the MD5 of the body) and a matching `If-None-Match` gets 304. Requests need no `Host` header
 //! (webdis's own tools send none). A command the ACL refuses, or one that would change the state
 //! of a shared Redis connection, gets 403.
@@ -20,11 +21,12 @@ pub mod websocket;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::cors::{Cors, Policy};
 use super::stream::{Frames, Subscription, Upgrade};
 use super::{Call, Client, Error, Reader, Service, Step};
 use crate::config::Config;
 use crate::http::response::Response;
-use crate::http::{url, Method, Request, Version};
+use crate::http::{url, Head, Method, Request, Version};
 use crate::resp::Value;
 use crate::webdis::command::{self, Format};
 use crate::webdis::format::Render;
@@ -94,15 +96,20 @@ fn etag_matches(list: &[u8], etag: &str) -> bool {
     })
 }
 
-/// Adds the headers webdis puts on every response, so that browsers may call it from any page.
-pub fn with_cors(response: Response) -> Response {
-    response
-        .with_header("Access-Control-Allow-Origin", "*")
-        .with_header("Access-Control-Allow-Methods", ALLOW)
-        .with_header(
-            "Access-Control-Allow-Headers",
-            "X-Requested-With, Content-Type, Authorization",
-        )
+/// Request headers webdis lets pages send (`Access-Control-Allow-Headers`).
+pub const CORS_HEADERS: &str = "X-Requested-With, Content-Type, Authorization";
+
+/// The origin policy `--allow-origin` gives: webdis's "any page" when it lists none.
+fn cors(cfg: &Config) -> Cors {
+    Cors {
+        policy: if cfg.allow_origins.is_empty() {
+            Policy::Any
+        } else {
+            Policy::Listed(cfg.allow_origins.clone())
+        },
+        methods: ALLOW,
+        headers: CORS_HEADERS,
+    }
 }
 
 /// The format of a WebSocket on `path` (query already cut): RESP when its last segment ends in
@@ -126,6 +133,10 @@ pub struct Webdis {
     max_reply: usize,
     /// `--max-ws-message`: the largest WebSocket message.
     max_ws_message: usize,
+    /// `--allow-origin`: which pages may change data, and the CORS headers.
+    cors: Cors,
+    /// `--webdis-allow-html`: serve answers a browser renders as a page.
+    allow_html: bool,
 }
 
 impl Webdis {
@@ -136,12 +147,17 @@ impl Webdis {
             websockets: cfg.websockets,
             max_reply: cfg.max_reply_bytes,
             max_ws_message: cfg.max_ws_message,
+            cors: cors(cfg),
+            allow_html: cfg.webdis_allow_html,
         }
     }
 }
 
 impl Service for Webdis {
     fn plan<'r>(&self, req: &'r Request, client: Client) -> Step<'r> {
+        if let Err(e) = self.cors.check(&req.head) {
+            return Step::Answer(e.into_response());
+        }
         let routed = if self.websockets && handshake::is_upgrade(&req.head) {
             self.upgrade(req)
         } else {
@@ -150,8 +166,8 @@ impl Service for Webdis {
         routed.unwrap_or_else(|e| Step::Answer(e.into_response()))
     }
 
-    fn decorate(&self, response: Response) -> Response {
-        with_cors(response)
+    fn decorate(&self, response: Response, head: Option<&Head>) -> Response {
+        self.cors.decorate(response, head)
     }
 }
 
@@ -159,6 +175,7 @@ impl Webdis {
     /// A WebSocket on any path, as webdis accepts: RESP when the path ends in `.raw`, JSON
     /// otherwise (`/`, `/.json`, any other path, as webdis's default format).
     fn upgrade<'r>(&self, req: &Request) -> Result<Step<'r>, Error> {
+        self.cors.check_page(&req.head)?;
         let wire = socket_wire(req.head.path());
         let accept = handshake::check(&req.head).map_err(|e| match e.status() {
             426 => Error::UpgradeRequired(e.to_string()),
@@ -228,6 +245,7 @@ impl Webdis {
         let (kind, topics) = match vet(&args, settings, acl_client)? {
             Vetted::Command => {
                 let render = render_options(name, cmd.format, head.query())?;
+                self.check_page_type(&render)?;
                 return Ok(Step::Call(Call {
                     db: cmd.db,
                     args,
@@ -263,6 +281,7 @@ impl Webdis {
             ));
         }
         let render = render_options(name, cmd.format, head.query())?;
+        self.check_page_type(&render)?;
         let content_type = render.content_type().to_string();
         Ok(Step::Subscribe(Subscription {
             head: Response::empty(200).with_header("Content-Type", content_type),
@@ -271,6 +290,32 @@ impl Webdis {
             format: Arc::new(ChunkEvents::new(render)),
         }))
     }
+}
+
+impl Webdis {
+    /// With `--webdis-allow-html off`, refuses an answer a browser would render as a page.
+    fn check_page_type(&self, render: &Render) -> Result<(), Error> {
+        if self.allow_html || !renders_as_page(render.content_type()) {
+            return Ok(());
+        }
+        Err(Error::Forbidden(format!(
+            "answers of type {} are off (--webdis-allow-html off): a stored value would run as \
+             a page of this origin",
+            render.content_type()
+        )))
+    }
+}
+
+/// True for a media type a browser renders as a document that can run script: HTML, XHTML,
+/// XML (any `+xml`), SVG.
+fn renders_as_page(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence.contains("html") || essence.ends_with("xml") || essence.contains("svg")
 }
 
 /// The `user:password` of an `Authorization: Basic …` header.
@@ -375,6 +420,31 @@ mod tests {
         assert_eq!(basic_credentials(Some(b"Bearer xyz")), None);
         assert_eq!(basic_credentials(Some(b"Basic !!!")), None);
         assert_eq!(basic_credentials(None), None);
+    }
+
+    #[test]
+    fn page_types_are_recognized() {
+        for page in [
+            "text/html",
+            "TEXT/HTML; charset=utf-8",
+            "application/xhtml+xml",
+            "text/xml",
+            "application/xml",
+            "image/svg+xml",
+            "application/rss+xml",
+        ] {
+            assert!(renders_as_page(page), "{page}");
+        }
+        for data in [
+            "application/json",
+            "text/plain",
+            "image/png",
+            "binary/octet-stream",
+            "application/javascript",
+            "text/csv",
+        ] {
+            assert!(!renders_as_page(data), "{data}");
+        }
     }
 
     #[test]

@@ -226,6 +226,7 @@ pub(super) fn build_head(text: &[u8], limits: &Limits) -> Result<Head, ParseErro
         .collect();
 
     check_host(&headers)?;
+    check_authorization(&headers)?;
     let framing = framing(&headers, version, limits)?;
     let mut expect_continue = false;
     for value in values(&headers, "expect") {
@@ -273,6 +274,15 @@ fn check_host(headers: &[Header]) -> Result<(), ParseError> {
         if !host.iter().all(|&b| is_host_byte(b)) {
             return Err(bad("invalid host header"));
         }
+    }
+    Ok(())
+}
+
+/// At most one `Authorization`: with two, which one a check reads and which one is believed could
+/// differ (RFC 9110 §11.6.2 allows one credential per request).
+fn check_authorization(headers: &[Header]) -> Result<(), ParseError> {
+    if values(headers, "authorization").nth(1).is_some() {
+        return Err(bad("more than one authorization header"));
     }
     Ok(())
 }

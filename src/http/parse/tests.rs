@@ -131,6 +131,8 @@ const CASES: &[(&str, &[u8], Want)] = &[
     ("transfer-encoding in http/1.0", b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Want::Bad),
     // Host and Expect.
     ("two hosts", b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", Want::Bad),
+    ("two authorizations", b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic eDp5\r\nauthorization: Basic eDp5\r\n\r\n", Want::Bad),
+    ("one authorization", b"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic eDp5\r\n\r\n", Want::Whole),
     ("host with space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", Want::Bad),
     ("host with slash", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", Want::Bad),
     ("host with userinfo", b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n", Want::Bad),

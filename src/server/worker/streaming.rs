@@ -29,7 +29,9 @@ impl Worker<'_> {
         item: &Item,
         subscription: Subscription,
     ) {
-        let response = self.shared.decorate(subscription.head, item.listener());
+        let response = self
+            .shared
+            .decorate(subscription.head, item.listener(), item.head());
         self.record(conn, item, &response, Body::Omit);
         let mut head = Vec::with_capacity(256);
         response::write_chunked_head(&response, self.date.get(), &mut head);
