@@ -146,3 +146,98 @@ fn subscriptions_that_end_give_their_memory_back() {
         );
     }
 }
+
+/// Counts `"message"` in a chunked stream until `want` or the stream ends; also whether the
+/// stream said the connection to Redis was lost.
+fn count_messages(stream: &mut TcpStream, want: usize) -> (usize, bool) {
+    const MARK: &[u8] = br#""message""#;
+    let mut seen = 0;
+    let mut lost = false;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    while seen < want {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        carry.extend_from_slice(buf.get(..n).unwrap_or_default());
+        seen += carry.windows(MARK.len()).filter(|w| *w == MARK).count();
+        lost |= carry.windows(6).any(|w| w == br#""lost""#);
+        // Keep less than a mark, so that none is counted twice or missed across reads.
+        let keep = carry.len().min(MARK.len() - 1);
+        carry.drain(..carry.len() - keep);
+    }
+    (seen, lost)
+}
+
+/// A burst of 2,000 publishes of 8 KiB to 20 subscribers that read and one that does not: the
+/// readers get every message, the one that does not read is cut at `--max-stream-buffer`, and the
+/// shared connection to Redis is never lost (the reader takes what Redis sends before fanning it
+/// out, so a burst waits in the gateway, bounded, not in Redis's output buffer).
+#[test]
+fn a_burst_cuts_the_subscriber_that_does_not_read_not_the_connection() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    const READERS: usize = 20;
+    const MESSAGES: usize = 2000;
+    const SIZE: usize = 8 * 1024;
+    let (redis, gateway) = Gateway::with_redis(&["--api", "webdis"]);
+    let addr = gateway.addr();
+    let subscribe = |stream: &mut TcpStream| {
+        send(stream, b"GET /SUBSCRIBE/burst HTTP/1.1\r\nHost: g\r\n\r\n");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(br#""subscribe","burst",1]}"#) {
+            let n = stream.read(&mut byte).expect("reading the confirmation");
+            assert!(n > 0, "closed before the confirmation: {head:?}");
+            head.push(byte[0]);
+        }
+    };
+    let mut idle = connect(addr);
+    subscribe(&mut idle);
+    let readers: Vec<_> = (0..READERS)
+        .map(|_| {
+            let mut stream = connect(addr);
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .expect("read timeout");
+            subscribe(&mut stream);
+            thread::spawn(move || count_messages(&mut stream, MESSAGES))
+        })
+        .collect();
+    gateway.wait_metric("redis_gateway_pubsub_subscriptions", (READERS + 1) as f64);
+
+    let mut publisher = TcpStream::connect(redis.addr()).expect("connecting to redis");
+    let mut replies = publisher.try_clone().expect("clone");
+    let drain = thread::spawn(move || {
+        let mut sink = vec![0u8; 1 << 16];
+        let mut lines = 0;
+        while lines < MESSAGES {
+            match replies.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => lines += sink.iter().take(n).filter(|b| **b == b'\n').count(),
+            }
+        }
+    });
+    let payload = vec![b'x'; SIZE];
+    let command = support::redis::encode_command(&[b"PUBLISH", b"burst", &payload]);
+    for _ in 0..MESSAGES / 100 {
+        publisher
+            .write_all(&command.repeat(100))
+            .expect("publishing");
+    }
+    drain.join().expect("the reply reader panicked");
+
+    for (k, reader) in readers.into_iter().enumerate() {
+        let (seen, lost) = reader.join().expect("a reader panicked");
+        assert!(!lost, "reader {k} was told the connection was lost");
+        assert_eq!(seen, MESSAGES, "messages reader {k} got");
+    }
+    gateway.wait_counter("redis_gateway_stream_overflows_total", 1.0);
+    assert!(
+        !gateway.log().contains("lost"),
+        "the shared connection was lost:\n{}",
+        gateway.log()
+    );
+    println!("{READERS} readers got all {MESSAGES} messages of {SIZE} bytes; the idle one was cut");
+    drop(idle);
+}

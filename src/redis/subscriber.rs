@@ -405,26 +405,49 @@ impl Hub {
                     return Error::from(e);
                 }
             }
-            match conn.next_push() {
-                Ok(Some(value)) => {
-                    // What is already read goes out together, up to a bound.
-                    let mut bytes = payload_len(&value);
-                    batch.push(value);
-                    while batch.len() < MAX_FANOUT_BATCH && bytes < MAX_FANOUT_BATCH_BYTES {
-                        match conn.buffered_push() {
-                            Ok(Some(value)) => {
-                                bytes += payload_len(&value);
-                                batch.push(value);
-                            }
-                            Ok(None) => break,
-                            Err(e) => return e,
-                        }
-                    }
-                    self.dispatch(&batch);
-                    batch.clear();
-                }
-                Ok(None) => {}
+            // Take everything Redis has sent so far before fanning out the next batch, so that
+            // Redis never holds a burst (it drops a subscriber past its output buffer limit); the
+            // burst waits in the connection's buffer, bounded by --max-reply-bytes. Subscribers
+            // that fall behind are cut by their own outbox bound, never waited for.
+            let filled = conn.fill_pushes();
+            let first = match conn.buffered_push() {
+                Ok(Some(value)) => Some(value),
+                Ok(None) if filled.is_ok() => match conn.next_push() {
+                    Ok(value) => value,
+                    Err(e) => return e,
+                },
+                Ok(None) => None,
                 Err(e) => return e,
+            };
+            if let Some(value) = first {
+                // What is already read goes out together, up to a bound.
+                let mut bytes = payload_len(&value);
+                batch.push(value);
+                while batch.len() < MAX_FANOUT_BATCH && bytes < MAX_FANOUT_BATCH_BYTES {
+                    match conn.buffered_push() {
+                        Ok(Some(value)) => {
+                            bytes += payload_len(&value);
+                            batch.push(value);
+                        }
+                        Ok(None) => break,
+                        Err(e) => return e,
+                    }
+                }
+                self.dispatch(&batch);
+                batch.clear();
+            }
+            if let Err(e) = filled {
+                // The connection failed: what it delivered before still goes out, in order,
+                // before the listeners are told it was lost.
+                while let Ok(Some(value)) = conn.buffered_push() {
+                    batch.push(value);
+                    if batch.len() >= MAX_FANOUT_BATCH {
+                        self.dispatch(&batch);
+                        batch.clear();
+                    }
+                }
+                self.dispatch(&batch);
+                return e;
             }
         }
     }
