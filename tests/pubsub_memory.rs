@@ -170,15 +170,17 @@ fn count_messages(stream: &mut TcpStream, want: usize) -> (usize, bool) {
     (seen, lost)
 }
 
-/// A burst of 2,000 publishes of 8 KiB to 20 subscribers that read and one that does not: the
-/// readers get every message, the one that does not read is cut at `--max-stream-buffer`, and the
-/// shared connection to Redis is never lost (the reader takes what Redis sends before fanning it
-/// out, so a burst waits in the gateway, bounded, not in Redis's output buffer).
+/// A burst of 6,000 publishes of 8 KiB (48 MB, more than Redis's 32 MB `client-output-buffer-limit
+/// pubsub`) to 40 subscribers that read and one that does not: the readers get every message, the
+/// one that does not read is cut at `--max-stream-buffer`, and the shared connection to Redis is
+/// never lost (the reader takes what Redis sends before fanning it out, so a burst waits in the
+/// gateway, bounded, not in Redis's output buffer). The code before this change failed it (2 runs
+/// of 2: Redis dropped the connection); the brief's 2,000 × 8 KiB to 20 readers passed there too.
 #[test]
 fn a_burst_cuts_the_subscriber_that_does_not_read_not_the_connection() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
-    const READERS: usize = 20;
-    const MESSAGES: usize = 2000;
+    const READERS: usize = 40;
+    const MESSAGES: usize = 6000;
     const SIZE: usize = 8 * 1024;
     let (redis, gateway) = Gateway::with_redis(&["--api", "webdis"]);
     let addr = gateway.addr();
