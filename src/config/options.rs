@@ -440,6 +440,17 @@ pub static OPTIONS: &[Opt] = &[
         show: |cfg| cfg.webdis.db_pool_size.to_string(),
     },
     Opt {
+        flag: "--max-db-pools",
+        arg: "N",
+        help: "most other-database pools open at once\n\
+               (each has a thread); beyond: the least\n\
+               recently used idle one is closed, or 503",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.webdis.max_db_pools, count(v, 1024)),
+        show: |cfg| cfg.webdis.max_db_pools.to_string(),
+    },
+    Opt {
         flag: "--websockets",
         arg: "on|off",
         help: "WebSockets on any path: RESP when it ends in .raw (/.raw), JSON otherwise (/.json)",

@@ -229,6 +229,46 @@ impl Conn {
         }
     }
 
+    /// For a connection in subscribed mode: reads whatever the socket holds now, without
+    /// waiting, while fewer than `max_reply_bytes` bytes wait to be decoded; returns how many
+    /// bytes it read. Called between deliveries, it keeps Redis's output buffer for this
+    /// connection (`client-output-buffer-limit pubsub`, 32 MB by default) near empty whatever the
+    /// fan-out costs: a burst waits here, bounded, instead of in Redis, which would drop the
+    /// connection.
+    ///
+    /// # Errors
+    ///
+    /// When the socket fails or closes (what was read before stays buffered).
+    pub fn fill_pushes(&mut self) -> Result<usize, Error> {
+        // Drop what was decoded once it is half the buffer (amortized: no move per value).
+        if self.pushed > 0 && self.pushed >= self.buf.len() / 2 {
+            self.buf.drain(..self.pushed);
+            self.pushed = 0;
+        }
+        self.stream.set_nonblocking(true)?;
+        let mut total = 0;
+        let result = loop {
+            let waiting = self.buf.len().saturating_sub(self.pushed);
+            if waiting.saturating_add(self.scratch.len()) > self.max_reply_bytes {
+                break Ok(());
+            }
+            match self.stream.read(&mut self.scratch) {
+                Ok(0) => break Err(Error::Closed),
+                Ok(n) => {
+                    self.buf
+                        .extend_from_slice(self.scratch.get(..n).unwrap_or_default());
+                    total += n;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(Error::Io(e)),
+            }
+        };
+        self.stream.set_nonblocking(false)?;
+        self.recount();
+        result.map(|()| total)
+    }
+
     /// For a connection in subscribed mode: the next value Redis pushes, or `None` when nothing
     /// complete arrived within the wait set by [`Conn::set_push_wait`] (bytes of a value that is
     /// still arriving are kept).
@@ -241,9 +281,14 @@ impl Conn {
             if let Some(value) = self.buffered_push()? {
                 return Ok(Some(value));
             }
-            // Everything decoded so far can go: keep only the start of the next value.
+            // Everything decoded so far can go: keep only the start of the next value, and give
+            // back what a burst made the buffer grow to.
             self.buf.drain(..self.pushed);
             self.pushed = 0;
+            if self.buf.capacity() > 4 * READ_CHUNK && self.buf.len() < self.buf.capacity() / 4 {
+                self.buf.shrink_to(self.buf.len().max(READ_CHUNK));
+                self.recount();
+            }
             let n = match self.stream.read(&mut self.scratch) {
                 Ok(0) => return Err(Error::Closed),
                 Ok(n) => n,
@@ -253,6 +298,7 @@ impl Conn {
                 {
                     return Ok(None)
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::from(e)),
             };
             if self.buf.len().saturating_add(n) > self.max_reply_bytes {

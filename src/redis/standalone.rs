@@ -42,6 +42,7 @@ impl Standalone {
             Arc::clone(&pool),
             cfg.clone(),
             cfg.webdis.db_pool_size,
+            cfg.webdis.max_db_pools,
             Arc::clone(&metrics),
         );
         let maintainer = maintainer::spawn(Arc::clone(&pool), metrics, cfg.clone())?;
@@ -56,10 +57,14 @@ impl Standalone {
 
     /// Runs `commands` in one round trip on a connection of `db`'s pool (see [`round_trip`]).
     fn run_on(&self, db: Option<u32>, commands: &[&[Cow<'_, [u8]>]]) -> Vec<Result<Value, Error>> {
-        match self.databases.pool(db) {
+        let results = match self.databases.pool(db) {
             Ok(pool) => round_trip(&pool, commands, self.checkout_timeout),
-            Err(e) => commands.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => return commands.iter().map(|_| Err(e.clone())).collect(),
+        };
+        if let Some(Err(Error::NoSuchDatabase(db))) = results.first() {
+            self.databases.refused(*db);
         }
+        results
     }
 }
 

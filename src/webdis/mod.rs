@@ -21,6 +21,8 @@ pub const MAX_DB: u32 = 15;
 /// Connections kept open for each database other than the configured one, once a `/DB/…` prefix
 /// has used it.
 pub const DB_POOL_SIZE: usize = 2;
+/// Default most pools of databases other than the configured one open at once.
+pub const MAX_DB_POOLS: usize = 16;
 
 /// What `--api webdis` needs beyond the common configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub struct Settings {
     pub max_db: u32,
     /// Connections per extra database pool.
     pub db_pool_size: usize,
+    /// Most pools of other databases open at once (each has a thread).
+    pub max_db_pools: usize,
     /// Lines to log at start-up about `webdis.json` keys the gateway does not use.
     pub notes: Vec<String>,
 }
@@ -44,6 +48,7 @@ impl Default for Settings {
             default_root: None,
             max_db: MAX_DB,
             db_pool_size: DB_POOL_SIZE,
+            max_db_pools: MAX_DB_POOLS,
             notes: Vec::new(),
         }
     }

@@ -423,7 +423,19 @@ pub fn usage(pid: u32) -> Usage {
     Usage { fds, rss_kib }
 }
 
+/// The number of threads of process `pid` (entries in `/proc/PID/task`).
+pub fn threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/task: {e}"))
+}
+
 impl Gateway {
+    /// The process's threads now (`/proc/PID/task`).
+    pub fn threads(&self) -> usize {
+        threads(self.pid())
+    }
+
     /// The process's open descriptors and memory now; take it before an attack as the baseline.
     pub fn usage(&self) -> Usage {
         usage(self.pid())
