@@ -4,6 +4,9 @@
 //! |----------------------------------------------|--------|------------|
 //! | malformed request (see [`ParseError`])       | 400, 413, 414, 417, 431, 501, 505 | closed |
 //! | missing `Host`, bad key or form, bad query   | 400    | closed     |
+//! | no token or a wrong one (`--token`)          | 401 + `WWW-Authenticate: Bearer` | kept |
+//! | a failed Upstash command (Redis's error, or refused) | 400 | kept |
+//! | a command the read-only token may not run    | 403    | kept       |
 //! | request too slow                             | 408    | closed     |
 //! | method not served                            | 405 + `Allow` | closed |
 //! | form with another `Content-Type`             | 415    | closed     |
@@ -40,6 +43,13 @@ pub enum Error {
     SlowRequest,
     /// The request is well-formed HTTP but not a valid API call; the text says why.
     BadRequest(String),
+    /// The request carries no token, or a wrong one, and `--token` is set.
+    Unauthorized,
+    /// The Upstash API's answer to a command that failed, in Redis's words: Redis's error reply
+    /// (`WRONGTYPE …`), or the gateway's refusal (`ERR SELECT is not available …`).
+    Command(String),
+    /// The read-only token may not do this; the text says what (`NOPERM …`).
+    NoPermission(String),
     /// The method is not served on this path; holds the `Allow` value.
     MethodNotAllowed(&'static str),
     /// A form POST with another `Content-Type`; holds what was sent.
@@ -78,7 +88,9 @@ impl Error {
                 ParseError::UnsupportedTransferEncoding => 501,
                 ParseError::ExpectationFailed => 417,
             },
-            Error::MissingHost | Error::BadRequest(_) => 400,
+            Error::MissingHost | Error::BadRequest(_) | Error::Command(_) => 400,
+            Error::Unauthorized => 401,
+            Error::NoPermission(_) => 403,
             Error::SlowRequest => 408,
             Error::MethodNotAllowed(_) => 405,
             Error::UnsupportedMediaType(_) => 415,
@@ -130,6 +142,9 @@ impl Error {
         if let Error::UpgradeRequired(_) = self {
             response = response.with_header("Sec-WebSocket-Version", "13");
         }
+        if let Error::Unauthorized = self {
+            response = response.with_header("WWW-Authenticate", "Bearer");
+        }
         if let Error::MethodNotAllowed(allow) = self {
             response = response.with_header("Allow", allow);
         }
@@ -158,6 +173,8 @@ impl fmt::Display for Error {
             Error::MissingHost => f.write_str("bad request: HTTP/1.1 request without Host"),
             Error::SlowRequest => f.write_str("request timeout: the request arrived too slowly"),
             Error::BadRequest(why) => write!(f, "bad request: {why}"),
+            Error::Unauthorized => f.write_str("Unauthorized"),
+            Error::Command(text) | Error::NoPermission(text) => f.write_str(text),
             Error::MethodNotAllowed(allow) => write!(f, "method not allowed here; use {allow}"),
             Error::UnsupportedMediaType(got) => write!(
                 f,

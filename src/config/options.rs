@@ -69,7 +69,7 @@ impl Section {
             Section::Limits => "  Limits (bytes or counts):",
             Section::Timeouts => "  Timeouts (10s, 500ms, 2m, or a number of seconds):",
             Section::Operations => "  Operations:",
-            Section::Webdis => "  Webdis API (a drop-in for webdis):",
+            Section::Webdis => "  Webdis and Upstash APIs:",
         }
     }
 }
@@ -87,6 +87,25 @@ pub enum Shown {
 fn put<T>(field: &mut T, value: Result<T, Expected>) -> Result<(), Expected> {
     *field = value?;
     Ok(())
+}
+
+/// A secret as `--print-config` shows it: masked when set.
+fn masked(secret: &Option<String>) -> String {
+    match secret {
+        Some(_) => MASK.to_string(),
+        None => String::new(),
+    }
+}
+
+/// The token in a `--token-file`: its first line, which must not be empty.
+fn token_file(path: &str) -> Result<String, Expected> {
+    const BAD: Expected = "a readable file whose first line is the token";
+    let text = std::fs::read_to_string(path).map_err(|_| BAD)?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(BAD);
+    }
+    Ok(token.to_string())
 }
 
 /// Every option that takes a value.
@@ -138,6 +157,63 @@ pub static OPTIONS: &[Opt] = &[
             Some(_) => MASK.to_string(),
             None => String::new(),
         },
+    },
+    Opt {
+        flag: "--token",
+        arg: "T",
+        help: "bearer token every API asks for (Authorization: Bearer T);\n\
+               required by --api upstash; better: REDIS_GATEWAY_TOKEN",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.tokens.full = optional(v);
+            Ok(())
+        },
+        show: |cfg| masked(&cfg.tokens.full),
+    },
+    Opt {
+        flag: "--token-file",
+        arg: "FILE",
+        help: "read --token from this file (one line)",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.tokens.file = optional(v);
+            if let Some(path) = &cfg.tokens.file {
+                cfg.tokens.full = Some(token_file(path)?);
+            }
+            Ok(())
+        },
+        show: |cfg| cfg.tokens.file.clone().unwrap_or_default(),
+    },
+    Opt {
+        flag: "--readonly-token",
+        arg: "T",
+        help: "a second token that may only read",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.tokens.readonly = optional(v);
+            Ok(())
+        },
+        show: |cfg| masked(&cfg.tokens.readonly),
+    },
+    Opt {
+        flag: "--allow-origin",
+        arg: "ORIGINS",
+        help: "origins browsers may call from (CORS), comma-separated, or *",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.allow_origin = v
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_string)
+                .collect();
+            Ok(())
+        },
+        show: |cfg| cfg.allow_origin.join(","),
     },
     Opt {
         flag: "--db",
@@ -362,7 +438,7 @@ pub static OPTIONS: &[Opt] = &[
     // ----- Webdis API -----
     Opt {
         flag: "--api",
-        arg: "keyvalue|webdis",
+        arg: "keyvalue|webdis|upstash",
         help: "the API of the HTTP listener",
         section: Section::Webdis,
         default: Shown::Value,
@@ -414,6 +490,15 @@ pub static OPTIONS: &[Opt] = &[
         default: Shown::Value,
         set: |cfg, v| put(&mut cfg.websockets, switch(v)),
         show: |cfg| switch_text(cfg.websockets),
+    },
+    Opt {
+        flag: "--max-transactions",
+        arg: "N",
+        help: "pooled connections /multi-exec may hold at once (upstash)",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_transactions, count(v, 1024)),
+        show: |cfg| cfg.max_transactions.to_string(),
     },
     Opt {
         flag: "--max-stream-buffer",

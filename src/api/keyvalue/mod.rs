@@ -11,11 +11,16 @@
 //!
 //! The key is the percent-decoded path after the first `/` (so `/a%2Fb` and `/a/b` are both key
 //! `a/b`); the query string is never part of the key.
+//!
+//! With `--token` set, every request but `OPTIONS` needs `Authorization: Bearer T` (401 with
+//! `WWW-Authenticate: Bearer` otherwise); the `--readonly-token` may `GET` and `HEAD` only (403).
 
 pub mod form;
 pub mod key;
 
+use super::token::{Access, Sources, Tokens};
 use super::{Client, Error, Service, Step};
+use crate::config::Config;
 use crate::http::response::Response;
 use crate::http::url::{self, Plus};
 use crate::http::{Method, Request, Version};
@@ -27,11 +32,39 @@ pub const KEY_ALLOW: &str = "GET, HEAD, PUT, DELETE, OPTIONS";
 
 /// The key/value API.
 #[derive(Debug)]
-pub struct KeyValue;
+pub struct KeyValue {
+    tokens: Tokens,
+}
+
+impl KeyValue {
+    /// The key/value API as `cfg` sets it up (its tokens).
+    pub fn new(cfg: &Config) -> KeyValue {
+        KeyValue {
+            tokens: Tokens::new(cfg),
+        }
+    }
+
+    /// Whether the request's token allows its method (`OPTIONS` needs none).
+    fn admit(&self, req: &Request) -> Result<(), Error> {
+        let method = &req.head.method;
+        if *method == Method::Options {
+            return Ok(());
+        }
+        match self.tokens.check(&req.head, Sources::Header)? {
+            Access::Full => Ok(()),
+            Access::ReadOnly if matches!(method, Method::Get | Method::Head) => Ok(()),
+            Access::ReadOnly => Err(Error::NoPermission(
+                "NOPERM the read-only token may GET and HEAD only".into(),
+            )),
+        }
+    }
+}
 
 impl Service for KeyValue {
     fn plan<'r>(&self, req: &'r Request, _client: Client) -> Step<'r> {
-        route(req).unwrap_or_else(|e| Step::Answer(e.into_response()))
+        self.admit(req)
+            .and_then(|()| route(req))
+            .unwrap_or_else(|e| Step::Answer(e.into_response()))
     }
 }
 
