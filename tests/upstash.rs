@@ -630,3 +630,29 @@ fn the_token_guards_the_keyvalue_api_too() {
         401,
     );
 }
+
+#[test]
+fn upstash_only_script_flags_are_taken_out_and_evalsha_follows() {
+    let (_redis, gateway) = upstash(&[]);
+    let addr = gateway.addr();
+    let script = "#!lua flags=allow-key-locking\nreturn ARGV[1]";
+    let body = format!(r#"["EVAL","{}",0,"hi"]"#, script.replace('\n', "\\n"));
+    expect(&post(addr, "/", &[], &body), 200, r#"{"result":"hi"}"#);
+    // The client's SHA1 is of the script as it wrote it.
+    let sha: String = redis_gateway::websocket::sha1::digest(script.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let evalsha = post(addr, "/", &[], &format!(r#"["EVALSHA","{sha}",0,"again"]"#));
+    expect(&evalsha, 200, r#"{"result":"again"}"#);
+    expect_error(
+        &post(
+            addr,
+            "/",
+            &[],
+            &format!(r#"["EVALSHA","{}",0]"#, "0".repeat(40)),
+        ),
+        400,
+        "NOSCRIPT",
+    );
+}

@@ -19,13 +19,14 @@
 //! accepted and ignored (there is one primary, so every read sees every earlier write).
 //!
 //! Files: `command` (what to run, and the checks), `reply` (replies → answers, base64, RESP2),
-//! `events` (SSE). A pipeline joins the worker's one round trip; a transaction runs on a
+//! `events` (SSE), `scripts` (Upstash's `allow-key-locking` Lua flag on a Redis without it). A pipeline joins the worker's one round trip; a transaction runs on a
 //! connection of its own ([`crate::redis::Backend::transaction`]). `WATCH` is not offered: it
 //! would need the connection held across requests.
 
 pub mod command;
 pub mod events;
 pub mod reply;
+pub mod scripts;
 
 pub use reply::Reply;
 
@@ -45,6 +46,7 @@ use crate::redis::subscriber::{Kind, MAX_TOPIC_BYTES};
 use command::Args;
 use events::SseEvents;
 use reply::{Encoding, Format};
+use scripts::Scripts;
 
 /// Methods served.
 pub const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
@@ -65,6 +67,8 @@ pub struct Upstash {
     max_reply: usize,
     /// The last `upstash-sync-token` given.
     sync: AtomicU64,
+    /// Scripts whose Upstash-only shebang flag was taken out.
+    scripts: Scripts,
 }
 
 impl Upstash {
@@ -75,6 +79,7 @@ impl Upstash {
             allow_origin: cfg.allow_origin.clone(),
             max_reply: cfg.max_reply_bytes,
             sync: AtomicU64::new(0),
+            scripts: Scripts::default(),
         }
     }
 
@@ -120,9 +125,10 @@ impl Upstash {
         let access = self.tokens.check(head, Sources::HeaderOrQuery)?;
         let path = head.path();
         let post = head.method == Method::Post;
-        let batch = |commands: Vec<Args>| -> Result<Batch<'r>, Error> {
-            for args in &commands {
+        let batch = |mut commands: Vec<Args>| -> Result<Batch<'r>, Error> {
+            for args in &mut commands {
                 command::vet(args, access)?;
+                self.scripts.adapt(args);
             }
             Ok(Batch {
                 commands: commands.into_iter().map(owned).collect(),
@@ -149,11 +155,12 @@ impl Upstash {
 
     fn call<'r>(
         &self,
-        args: Args,
+        mut args: Args,
         access: super::token::Access,
         reply: &Reply,
     ) -> Result<Step<'r>, Error> {
         command::vet(&args, access)?;
+        self.scripts.adapt(&mut args);
         Ok(Step::Call(Call {
             db: None,
             args: owned(args),
