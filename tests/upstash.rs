@@ -656,3 +656,80 @@ fn upstash_only_script_flags_are_taken_out_and_evalsha_follows() {
         "NOSCRIPT",
     );
 }
+
+/// A Redis whose `DEBUG SLEEP` works (Redis 7 disables `DEBUG` by default), and an Upstash
+/// gateway in front of it.
+fn upstash_with_debug(extra: &[&str]) -> (RedisServer, Gateway) {
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut args = vec!["--api", "upstash", "--token", TOKEN];
+    args.extend_from_slice(extra);
+    let gateway = Gateway::start(&redis, &args);
+    gateway.wait_ready();
+    (redis, gateway)
+}
+
+#[test]
+fn a_transaction_that_times_out_closes_its_connection_and_is_never_sent_again() {
+    let (redis, gateway) = upstash_with_debug(&["--redis-timeout", "300ms"]);
+    let addr = gateway.addr();
+    let timeouts = "redis_gateway_redis_errors_total{kind=\"timeout\"}";
+    let before = gateway.metric(timeouts);
+    let slow = post(
+        addr,
+        "/multi-exec",
+        &[],
+        r#"[["INCR","once"],["DEBUG","SLEEP","1"]]"#,
+    );
+    expect_error(&slow, 504, "");
+    gateway.wait_counter(timeouts, before + 1.0);
+    // Redis ran it once (it was queued before the timeout): once, never again.
+    assert_eq!(redis.cmd(&[b"GET", b"once"]).text(), "1");
+    expect(
+        &post(addr, "/", &[], r#"["GET","once"]"#),
+        200,
+        r#"{"result":"1"}"#,
+    );
+    // The connection it timed out on was closed, not given back with a reply still due.
+    expect(
+        &post(addr, "/", &[], r#"["INCR","once"]"#),
+        200,
+        r#"{"result":2}"#,
+    );
+}
+
+#[test]
+fn transactions_beyond_max_transactions_wait_then_get_503() {
+    let (_redis, gateway) = upstash_with_debug(&[
+        "--max-transactions",
+        "1",
+        "--checkout-timeout",
+        "200ms",
+        "--redis-timeout",
+        "10s",
+    ]);
+    let addr = gateway.addr();
+    let slow = thread::spawn(move || {
+        post(
+            addr,
+            "/multi-exec",
+            &[],
+            r#"[["DEBUG","SLEEP","2"],["INCR","held"]]"#,
+        )
+    });
+    // The slow transaction holds its connection (Redis sleeps, so ask the gateway, not Redis).
+    gateway.wait_metric("redis_gateway_pool_in_use", 1.0);
+    let refused = post(addr, "/multi-exec", &[], r#"[["INCR","other"]]"#);
+    expect_error(&refused, 503, "--max-transactions");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    expect(
+        &slow.join().expect("the slow client"),
+        200,
+        r#"[{"result":"OK"},{"result":1}]"#,
+    );
+    // The slot came back.
+    expect(
+        &post(addr, "/multi-exec", &[], r#"[["INCR","other"]]"#),
+        200,
+        r#"[{"result":1}]"#,
+    );
+}
