@@ -240,6 +240,7 @@ impl<'a> Worker<'a> {
             return false;
         }
         let mut calls = Vec::with_capacity(items.len());
+        let mut transactions = Vec::new();
         for (i, item) in &items {
             let Some(conn) = conns.get_mut(*i) else {
                 continue;
@@ -263,22 +264,7 @@ impl<'a> Worker<'a> {
                 }
                 Step::Call(call) => calls.push((*i, item, Pending::One(call))),
                 Step::Pipeline(batch) => calls.push((*i, item, Pending::Many(batch))),
-                Step::Transaction(batch) => {
-                    // Its own exclusive connection, its own round trip: it cannot join the
-                    // wave's shared one.
-                    let commands: Vec<&[_]> = batch.commands.iter().map(Vec::as_slice).collect();
-                    let outcome = self.shared.backend.transaction(&commands);
-                    if let Err(e) = &outcome {
-                        self.count_redis_outcome(&Err(e.clone()));
-                    }
-                    let response = match item {
-                        Item::Request { req, .. } => {
-                            guarded(req, || batch.read.transaction(outcome))
-                        }
-                        Item::Refused(..) => batch.read.transaction(outcome),
-                    };
-                    self.deliver(conn, item, response);
-                }
+                Step::Transaction(batch) => transactions.push((*i, item, batch)),
                 Step::Subscribe(subscription) => {
                     self.start_subscription(conn, item, subscription);
                 }
@@ -320,6 +306,30 @@ impl<'a> Worker<'a> {
             };
             if let Some(conn) = conns.get_mut(*i) {
                 self.deliver(conn, item, response);
+            }
+        }
+        // Last, so that the wave's other answers never wait for one (they are written first):
+        // each transaction runs on an exclusive connection of its own, in a round trip of its own.
+        if !transactions.is_empty() {
+            for (i, _, _) in &calls {
+                if let Some(conn) = conns.get_mut(*i) {
+                    let _ = conn.flush(Instant::now(), &self.shared.metrics);
+                }
+            }
+        }
+        for (i, item, batch) in transactions {
+            let commands: Vec<&[_]> = batch.commands.iter().map(Vec::as_slice).collect();
+            let outcome = self.shared.backend.transaction(&commands);
+            if let Err(e) = &outcome {
+                self.count_redis_outcome(&Err(e.clone()));
+            }
+            let response = match item {
+                Item::Request { req, .. } => guarded(req, || batch.read.transaction(outcome)),
+                Item::Refused(..) => batch.read.transaction(outcome),
+            };
+            if let Some(conn) = conns.get_mut(i) {
+                self.deliver(conn, item, response);
+                let _ = conn.flush(Instant::now(), &self.shared.metrics);
             }
         }
         true
