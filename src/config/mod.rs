@@ -84,6 +84,9 @@ pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// On `POST /shutdown`, requests in flight get at most this long to finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A stream whose format has a keep-alive message (Upstash SSE) and has sent nothing for this
+/// long sends one.
+pub const STREAM_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 /// Pooled connections `/multi-exec` transactions may hold at once (each holds its connection
 /// for the whole transaction); more wait for one, up to the checkout timeout.
 pub const MAX_TRANSACTIONS: usize = 8;

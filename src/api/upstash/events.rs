@@ -9,6 +9,7 @@
 //!   : lost <topic>                           a comment: the connection to Redis dropped;
 //!                                            messages are missed until `subscribe` comes again
 //!   event: error / data: <text>              the gateway ends the stream (e.g. a slow reader)
+//!   : keep-alive                             a comment, after 15 s without an event
 //! ```
 //!
 //! Each event ends with a blank line. A payload holding a line break is written over several
@@ -68,6 +69,10 @@ impl EventFormat for SseEvents {
 
     fn share_key(&self) -> &[u8] {
         b"upstash-sse"
+    }
+
+    fn keepalive(&self) -> Option<Vec<u8>> {
+        Some(b": keep-alive\n\n".to_vec())
     }
 }
 
