@@ -601,6 +601,9 @@ mod tests {
             ("--max-db", "0"),
             ("--websockets", "on"),
             ("--max-ws-message", "1"),
+            ("--api", "upstash"),
+            ("--allow-origin", "https://a.example,https://b.example"),
+            ("--max-transactions", "3"),
         ];
         for (flag, value) in cases {
             let opt = find(flag).unwrap();
@@ -612,6 +615,29 @@ mod tests {
         let mut cfg = Config::default();
         (password.set)(&mut cfg, "hunter2").unwrap();
         assert_eq!((password.show)(&cfg), MASK);
+        for flag in ["--token", "--readonly-token"] {
+            let token = find(flag).unwrap();
+            let mut cfg = Config::default();
+            (token.set)(&mut cfg, "s3cret").unwrap();
+            assert_eq!((token.show)(&cfg), MASK, "{flag}");
+            assert!(!format!("{cfg:?}").contains("s3cret"), "{flag} in Debug");
+        }
+    }
+
+    #[test]
+    fn a_token_file_gives_its_first_line_and_an_empty_or_missing_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("gateway-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        let opt = find("--token-file").unwrap();
+        std::fs::write(&file, "  t0k3n \nsecond line\n").unwrap();
+        let mut cfg = Config::default();
+        (opt.set)(&mut cfg, file.to_str().unwrap()).unwrap();
+        assert_eq!(cfg.tokens.full.as_deref(), Some("t0k3n"));
+        std::fs::write(&file, "\n").unwrap();
+        assert!((opt.set)(&mut Config::default(), file.to_str().unwrap()).is_err());
+        assert!((opt.set)(&mut Config::default(), dir.join("none").to_str().unwrap()).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
