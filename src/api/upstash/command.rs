@@ -104,7 +104,7 @@ pub fn path(path: &[u8], body: Option<&[u8]>, query: Option<&[u8]>) -> Result<Ar
             );
         }
     }
-    if args.first().is_none_or_empty() {
+    if unnamed(&args) {
         return Err(bad("no command: POST / a JSON array, or GET /COMMAND/arg…"));
     }
     Ok(args)
@@ -268,7 +268,7 @@ fn parse(body: &[u8], depth: usize) -> Result<Value, Error> {
 /// One command's arguments from its JSON items.
 fn command(items: &[Value]) -> Result<Args, Error> {
     let args: Args = items.iter().map(argument).collect::<Result<_, _>>()?;
-    if args.first().is_none_or_empty() {
+    if unnamed(&args) {
         return Err(bad("a command needs a name: [\"GET\",\"k\"]"));
     }
     Ok(args)
@@ -293,15 +293,9 @@ fn bad(why: &str) -> Error {
     Error::Command(format!("ERR {why}"))
 }
 
-/// `is_none_or` for the name of a command (Rust 1.80 has no `Option::is_none_or`).
-trait NoneOrEmpty {
-    fn is_none_or_empty(&self) -> bool;
-}
-
-impl NoneOrEmpty for Option<&Vec<u8>> {
-    fn is_none_or_empty(&self) -> bool {
-        self.map_or(true, |name| name.is_empty())
-    }
+/// Whether a command has no name (no arguments, or an empty first one).
+fn unnamed(args: &Args) -> bool {
+    args.first().map_or(true, Vec::is_empty)
 }
 
 #[cfg(test)]
