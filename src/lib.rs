@@ -37,6 +37,11 @@
 //! (parser and writer), [`websocket`] (handshake and frames), `redis::subscriber` (the shared
 //! subscriptions), `server::stream` (connections that became streams).
 //!
+//! **The Upstash REST API** (`--api upstash`), read after the webdis extras: [`api::token`] (the
+//! gateway's bearer tokens, which every API checks), [`api::upstash`] (JSON and path-style
+//! commands, `/pipeline`, `/multi-exec`, base64 and RESP2 answers, SSE), and
+//! [`redis::transaction`] (`MULTI` … `EXEC` on an exclusive connection, capped).
+//!
 //! # Rules the layout keeps
 //!
 //! * `http`, `resp`, `json`, `websocket` and `webdis` are pure: bytes in, values out; no

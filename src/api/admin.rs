@@ -105,7 +105,7 @@ impl Doors {
                 let given = head.header("authorization").and_then(bearer);
                 match given {
                     Some(given) if ct_eq(token.expose(), given) => Ok(()),
-                    _ => Err(Error::Unauthorized),
+                    _ => Err(Error::AdminUnauthorized),
                 }
             }
             None if head
@@ -294,7 +294,7 @@ mod tests {
         let wrong = ("Authorization", "Bearer s3creT");
         assert!(matches!(
             t.check_shutdown(&req(Method::Post, None, &[wrong])),
-            Err(Error::Unauthorized)
+            Err(Error::AdminUnauthorized)
         ));
         // With a token, the custom header alone is not enough.
         assert!(t

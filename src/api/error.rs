@@ -4,6 +4,9 @@
 //! |----------------------------------------------|--------|------------|
 //! | malformed request (see [`ParseError`])       | 400, 413, 414, 417, 431, 501, 505 | closed |
 //! | missing `Host`, bad key or form, bad query   | 400    | closed     |
+//! | no token or a wrong one (`--token`)          | 401 + `WWW-Authenticate: Bearer` | kept |
+//! | a failed Upstash command (Redis's error, or refused) | 400 | kept |
+//! | a command the read-only token may not run    | 403    | kept       |
 //! | request too slow                             | 408    | closed     |
 //! | method not served                            | 405 + `Allow` | closed |
 //! | form with another `Content-Type`             | 415    | closed     |
@@ -44,6 +47,13 @@ pub enum Error {
     SlowRequest,
     /// The request is well-formed HTTP but not a valid API call; the text says why.
     BadRequest(String),
+    /// The request carries no token, or a wrong one, and `--token` is set.
+    Unauthorized,
+    /// The Upstash API's answer to a command that failed, in Redis's words: Redis's error reply
+    /// (`WRONGTYPE …`), or the gateway's refusal (`ERR SELECT is not available …`).
+    Command(String),
+    /// The read-only token may not do this; the text says what (`NOPERM …`).
+    NoPermission(String),
     /// The method is not served on this path; holds the `Allow` value.
     MethodNotAllowed(&'static str),
     /// A form POST with another `Content-Type`; holds what was sent.
@@ -61,7 +71,7 @@ pub enum Error {
     /// `POST /shutdown` refused; the text says why (a web page's request, or no custom header).
     ShutdownRefused(&'static str),
     /// `POST /shutdown` without the `Authorization: Bearer` token `--admin-token` sets.
-    Unauthorized,
+    AdminUnauthorized,
     /// The key does not exist.
     NotFound,
     /// A WebSocket handshake with a version other than 13; the text says why.
@@ -91,7 +101,9 @@ impl Error {
                 ParseError::UnsupportedTransferEncoding => 501,
                 ParseError::ExpectationFailed => 417,
             },
-            Error::MissingHost | Error::BadRequest(_) => 400,
+            Error::MissingHost | Error::BadRequest(_) | Error::Command(_) => 400,
+            Error::Unauthorized => 401,
+            Error::NoPermission(_) => 403,
             Error::SlowRequest => 408,
             Error::MethodNotAllowed(_) => 405,
             Error::UnsupportedMediaType(_) => 415,
@@ -100,7 +112,7 @@ impl Error {
             | Error::CrossOrigin(_)
             | Error::ShutdownRefused(_) => 403,
             Error::WrongHost(_) => 421,
-            Error::Unauthorized => 401,
+            Error::AdminUnauthorized => 401,
             Error::NotFound => 404,
             Error::UpgradeRequired(_) => 426,
             Error::Redis(e) => match e {
@@ -136,7 +148,7 @@ impl Error {
                 | Error::CrossOrigin(_)
                 | Error::WrongHost(_)
                 | Error::ShutdownRefused(_)
-                | Error::Unauthorized
+                | Error::AdminUnauthorized
                 | Error::Overloaded(_)
                 | Error::Internal
         )
@@ -152,7 +164,7 @@ impl Error {
         if let Error::UpgradeRequired(_) = self {
             response = response.with_header("Sec-WebSocket-Version", "13");
         }
-        if let Error::Unauthorized = self {
+        if let Error::Unauthorized | Error::AdminUnauthorized = self {
             response = response.with_header("WWW-Authenticate", "Bearer");
         }
         if let Error::MethodNotAllowed(allow) = self {
@@ -183,6 +195,8 @@ impl fmt::Display for Error {
             Error::MissingHost => f.write_str("bad request: HTTP/1.1 request without Host"),
             Error::SlowRequest => f.write_str("request timeout: the request arrived too slowly"),
             Error::BadRequest(why) => write!(f, "bad request: {why}"),
+            Error::Unauthorized => f.write_str("Unauthorized"),
+            Error::Command(text) | Error::NoPermission(text) => f.write_str(text),
             Error::MethodNotAllowed(allow) => write!(f, "method not allowed here; use {allow}"),
             Error::UnsupportedMediaType(got) => write!(
                 f,
@@ -204,7 +218,7 @@ impl fmt::Display for Error {
                  (a DNS-rebinding page?); use its IP:port or localhost:port"
             ),
             Error::ShutdownRefused(why) => write!(f, "forbidden: {why}"),
-            Error::Unauthorized => f.write_str(
+            Error::AdminUnauthorized => f.write_str(
                 "unauthorized: POST /shutdown needs 'Authorization: Bearer TOKEN' (--admin-token)",
             ),
             Error::NotFound => f.write_str("not found"),
@@ -304,14 +318,14 @@ mod tests {
             (Error::CrossOrigin("https://evil.example".into()), 403),
             (Error::WrongHost("evil.example:9090".into()), 421),
             (Error::ShutdownRefused("x"), 403),
-            (Error::Unauthorized, 401),
+            (Error::AdminUnauthorized, 401),
         ];
         for (e, status) in cases {
             let response = e.into_response();
             assert_eq!(response.status, status);
             assert!(response.close);
         }
-        let response = Error::Unauthorized.into_response();
+        let response = Error::AdminUnauthorized.into_response();
         assert!(response
             .headers
             .contains(&("WWW-Authenticate", "Bearer".to_string())));

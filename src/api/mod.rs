@@ -6,6 +6,8 @@
 //! ```text
 //!   keyvalue/   the seed's API: GET/HEAD/PUT/DELETE /KEY, POST / form        (the default)
 //!   webdis/     webdis's API: /COMMAND/arg…[.ext], pub/sub streams, WebSockets  (--api webdis)
+//!   upstash/    the Upstash REST API: JSON commands, /pipeline, /multi-exec, SSE (--api upstash)
+//!   token       the gateway's bearer tokens, which every API checks
 //!   admin       /healthz, /metrics, /shutdown on the admin listener
 //!   cors        which web pages may change data (Origin, --allow-origin), CORS headers
 //!   error       every failure, and the one mapping from errors to HTTP statuses
@@ -23,6 +25,8 @@ pub mod cors;
 pub mod error;
 pub mod keyvalue;
 pub mod stream;
+pub mod token;
+pub mod upstash;
 pub mod webdis;
 
 pub use error::Error;
@@ -56,6 +60,7 @@ pub fn service(cfg: &Config) -> Box<dyn Service> {
     match cfg.api {
         config::Api::KeyValue => Box::new(keyvalue::KeyValue::new(cfg)),
         config::Api::Webdis => Box::new(webdis::Webdis::new(cfg)),
+        config::Api::Upstash => Box::new(upstash::Upstash::new(cfg)),
     }
 }
 
@@ -73,6 +78,12 @@ pub enum Step<'a> {
     Answer(Response),
     /// Run a command, then [`Call::finish`].
     Call(Call<'a>),
+    /// Run several independent commands in one round trip, then [`Batch::read`]'s
+    /// [`ReadBatch::pipeline`] (the Upstash `/pipeline`).
+    Pipeline(Batch<'a>),
+    /// Run several commands as one `MULTI` … `EXEC` on an exclusive connection, then
+    /// [`Batch::read`]'s [`ReadBatch::transaction`] (the Upstash `/multi-exec`).
+    Transaction(Batch<'a>),
     /// Turn the connection into a stream of pub/sub messages (a webdis `SUBSCRIBE`).
     Subscribe(Subscription),
     /// Switch the connection to the WebSocket protocol.
@@ -98,6 +109,24 @@ pub struct Call<'a> {
     pub read: Reader,
 }
 
+/// Several commands of one request, and how their replies become the response.
+#[derive(Debug)]
+pub struct Batch<'a> {
+    /// The commands, each its name and arguments, on the configured database.
+    pub commands: Vec<Vec<Cow<'a, [u8]>>>,
+    /// How the replies become the response.
+    pub read: Box<dyn ReadBatch>,
+}
+
+/// How the replies of a [`Batch`] become the response.
+pub trait ReadBatch: Send + fmt::Debug {
+    /// The response to a pipeline: one outcome per command, in order.
+    fn pipeline(&self, replies: Vec<Result<Value, redis::Error>>) -> Response;
+
+    /// The response to a transaction's outcome.
+    fn transaction(&self, outcome: Result<redis::Outcome, redis::Error>) -> Response;
+}
+
 /// How a reply becomes the response.
 #[derive(Debug)]
 pub enum Reader {
@@ -106,6 +135,8 @@ pub enum Reader {
     Plain(fn(Value) -> Result<Response, Error>),
     /// Every reply, error replies included, is written in the requested format (the webdis API).
     Webdis(Box<webdis::Reply>),
+    /// Every reply, error replies included, is written as Upstash writes it (the Upstash API).
+    Upstash(Box<upstash::Reply>),
 }
 
 impl Call<'_> {
@@ -115,6 +146,7 @@ impl Call<'_> {
         let result = match (reply, &self.read) {
             (Err(e), _) => Err(Error::Redis(e)),
             (Ok(value), Reader::Webdis(reply)) => Ok(reply.respond(&value)),
+            (Ok(value), Reader::Upstash(reply)) => Ok(reply.respond(value)),
             (Ok(Value::Error(text)), Reader::Plain(_)) => Err(Error::Reply(text)),
             (Ok(value), Reader::Plain(read)) => read(value),
         };

@@ -30,6 +30,13 @@ pub trait EventFormat: Send + Sync + fmt::Debug {
     /// rendered once for all of them. Two formats that could write a message differently must
     /// have different keys.
     fn share_key(&self) -> &[u8];
+
+    /// A message that says nothing, sent on a stream that has sent nothing for
+    /// [`crate::config::STREAM_KEEPALIVE_INTERVAL`], so that proxies and clients do not take a
+    /// quiet stream for a dead one (an SSE comment line). The default sends none.
+    fn keepalive(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// A request that becomes a stream of pub/sub messages: a chunked answer that never ends.

@@ -116,6 +116,13 @@ where
             expected: "a password too (--redis-password or REDIS_PASSWORD)",
         });
     }
+    if cfg.api == super::Api::Upstash && cfg.tokens.full.is_none() {
+        return Err(ArgError::BadValue {
+            flag: "--api",
+            value: "upstash".to_string(),
+            expected: "a token too (--token, --token-file or REDIS_GATEWAY_TOKEN)",
+        });
+    }
     if print_config {
         return Ok(Command::PrintConfig(Box::new(cfg)));
     }

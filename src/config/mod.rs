@@ -90,6 +90,12 @@ pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// On `POST /shutdown`, requests in flight get at most this long to finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A stream whose format has a keep-alive message (Upstash SSE) and has sent nothing for this
+/// long sends one.
+pub const STREAM_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+/// Pooled connections `/multi-exec` transactions may hold at once (each holds its connection
+/// for the whole transaction); more wait for one, up to the checkout timeout.
+pub const MAX_TRANSACTIONS: usize = 8;
 /// Prefix of the environment variable of every option: `--pool-size` is `REDIS_GATEWAY_POOL_SIZE`.
 pub const ENV_PREFIX: &str = "REDIS_GATEWAY_";
 /// Redis's own port: the default, and the port of an address that names none.
@@ -104,6 +110,9 @@ pub enum Api {
     KeyValue,
     /// Webdis's command API: `/COMMAND/arg0/…[.ext]` (see [`crate::webdis`]).
     Webdis,
+    /// The Upstash Redis REST API: `POST /` JSON commands, `/pipeline`, `/multi-exec` (see
+    /// [`crate::api::upstash`]); needs a token.
+    Upstash,
 }
 
 impl Api {
@@ -112,7 +121,32 @@ impl Api {
         match self {
             Api::KeyValue => "keyvalue",
             Api::Webdis => "webdis",
+            Api::Upstash => "upstash",
         }
+    }
+}
+
+/// The gateway's bearer tokens (`--token`, `--readonly-token`): with one set, every API asks
+/// for it. Never printed (see the `Debug` below).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Tokens {
+    /// The token that may run every command the API serves.
+    pub full: Option<String>,
+    /// The token that may only read (`GET`/`HEAD` on the key/value API, read-only commands on
+    /// the Upstash API).
+    pub readonly: Option<String>,
+    /// The file `full` was read from, if it was (`--token-file`).
+    pub file: Option<String>,
+}
+
+impl fmt::Debug for Tokens {
+    // Never print a token: Debug output ends up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens")
+            .field("full", &self.full.as_ref().map(|_| MASK))
+            .field("readonly", &self.readonly.as_ref().map(|_| MASK))
+            .field("file", &self.file)
+            .finish()
     }
 }
 
@@ -244,6 +278,10 @@ pub struct Config {
     pub max_ws_message: usize,
     /// What the webdis API needs (ACL, default root, database pools); from `--webdis-config`.
     pub webdis: webdis::Settings,
+    /// The bearer tokens every API asks for when set.
+    pub tokens: Tokens,
+    /// See [`MAX_TRANSACTIONS`].
+    pub max_transactions: usize,
 }
 
 impl Default for Config {
@@ -288,6 +326,8 @@ impl Default for Config {
             max_memory: MAX_MEMORY_BYTES,
             max_ws_message: MAX_WS_MESSAGE_BYTES,
             webdis: webdis::Settings::default(),
+            tokens: Tokens::default(),
+            max_transactions: MAX_TRANSACTIONS,
         }
     }
 }

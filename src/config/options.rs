@@ -70,7 +70,7 @@ impl Section {
             Section::Limits => "  Limits (bytes or counts):",
             Section::Timeouts => "  Timeouts (10s, 500ms, 2m, or a number of seconds):",
             Section::Operations => "  Operations:",
-            Section::Webdis => "  Webdis API (a drop-in for webdis):",
+            Section::Webdis => "  Webdis and Upstash APIs:",
         }
     }
 }
@@ -88,6 +88,25 @@ pub enum Shown {
 fn put<T>(field: &mut T, value: Result<T, Expected>) -> Result<(), Expected> {
     *field = value?;
     Ok(())
+}
+
+/// A secret as `--print-config` shows it: masked when set.
+fn masked(secret: &Option<String>) -> String {
+    match secret {
+        Some(_) => MASK.to_string(),
+        None => String::new(),
+    }
+}
+
+/// The token in a `--token-file`: its first line, which must not be empty.
+fn token_file(path: &str) -> Result<String, Expected> {
+    const BAD: Expected = "a readable file whose first line is the token";
+    let text = std::fs::read_to_string(path).map_err(|_| BAD)?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(BAD);
+    }
+    Ok(token.to_string())
 }
 
 /// Every option that takes a value.
@@ -139,6 +158,46 @@ pub static OPTIONS: &[Opt] = &[
             Some(_) => MASK.to_string(),
             None => String::new(),
         },
+    },
+    Opt {
+        flag: "--token",
+        arg: "T",
+        help: "bearer token every API asks for (Authorization: Bearer T);\n\
+               required by --api upstash; better: REDIS_GATEWAY_TOKEN",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.tokens.full = optional(v);
+            Ok(())
+        },
+        show: |cfg| masked(&cfg.tokens.full),
+    },
+    Opt {
+        flag: "--token-file",
+        arg: "FILE",
+        help: "read --token from this file (one line)",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.tokens.file = optional(v);
+            if let Some(path) = &cfg.tokens.file {
+                cfg.tokens.full = Some(token_file(path)?);
+            }
+            Ok(())
+        },
+        show: |cfg| cfg.tokens.file.clone().unwrap_or_default(),
+    },
+    Opt {
+        flag: "--readonly-token",
+        arg: "T",
+        help: "a second token that may only read",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.tokens.readonly = optional(v);
+            Ok(())
+        },
+        show: |cfg| masked(&cfg.tokens.readonly),
     },
     Opt {
         flag: "--db",
@@ -395,7 +454,7 @@ pub static OPTIONS: &[Opt] = &[
     // ----- Webdis API -----
     Opt {
         flag: "--api",
-        arg: "keyvalue|webdis",
+        arg: "keyvalue|webdis|upstash",
         help: "the API of the HTTP listener",
         section: Section::Webdis,
         default: Shown::Value,
@@ -468,6 +527,15 @@ pub static OPTIONS: &[Opt] = &[
         default: Shown::Value,
         set: |cfg, v| put(&mut cfg.webdis_allow_html, switch(v)),
         show: |cfg| switch_text(cfg.webdis_allow_html),
+    },
+    Opt {
+        flag: "--max-transactions",
+        arg: "N",
+        help: "pooled connections /multi-exec may hold at once (upstash)",
+        section: Section::Webdis,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.max_transactions, count(v, 1024)),
+        show: |cfg| cfg.max_transactions.to_string(),
     },
     Opt {
         flag: "--max-stream-buffer",
@@ -572,6 +640,9 @@ mod tests {
             ("--websockets", "on"),
             ("--webdis-allow-html", "off"),
             ("--max-ws-message", "1"),
+            ("--api", "upstash"),
+            ("--allow-origin", "https://a.example,https://b.example"),
+            ("--max-transactions", "3"),
         ];
         for (flag, value) in cases {
             let opt = find(flag).unwrap();
@@ -597,6 +668,33 @@ mod tests {
         assert!((opt.set)(&mut cfg, "*").is_err());
         (opt.set)(&mut cfg, "HTTPS://A.example:443").unwrap();
         assert_eq!(cfg.allow_origins, ["https://a.example"]);
+    }
+
+    #[test]
+    fn tokens_are_masked() {
+        for flag in ["--token", "--readonly-token"] {
+            let token = find(flag).unwrap();
+            let mut cfg = Config::default();
+            (token.set)(&mut cfg, "s3cret").unwrap();
+            assert_eq!((token.show)(&cfg), MASK, "{flag}");
+            assert!(!format!("{cfg:?}").contains("s3cret"), "{flag} in Debug");
+        }
+    }
+
+    #[test]
+    fn a_token_file_gives_its_first_line_and_an_empty_or_missing_one_is_refused() {
+        let dir = std::env::temp_dir().join(format!("gateway-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        let opt = find("--token-file").unwrap();
+        std::fs::write(&file, "  t0k3n \nsecond line\n").unwrap();
+        let mut cfg = Config::default();
+        (opt.set)(&mut cfg, file.to_str().unwrap()).unwrap();
+        assert_eq!(cfg.tokens.full.as_deref(), Some("t0k3n"));
+        std::fs::write(&file, "\n").unwrap();
+        assert!((opt.set)(&mut Config::default(), file.to_str().unwrap()).is_err());
+        assert!((opt.set)(&mut Config::default(), dir.join("none").to_str().unwrap()).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -163,7 +163,8 @@ pub fn api(text: &str) -> Result<Api, Expected> {
     match text {
         "keyvalue" => Ok(Api::KeyValue),
         "webdis" => Ok(Api::Webdis),
-        _ => Err("keyvalue or webdis"),
+        "upstash" => Ok(Api::Upstash),
+        _ => Err("keyvalue, webdis or upstash"),
     }
 }
 

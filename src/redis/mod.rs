@@ -16,8 +16,9 @@ pub mod maintainer;
 pub mod pool;
 pub mod standalone;
 pub mod subscriber;
+pub mod transaction;
 
-pub use backend::{Backend, Command};
+pub use backend::{Backend, Command, Outcome};
 pub use conn::Conn;
 pub use databases::Databases;
 pub use pool::{Pool, PoolStats, PooledConn};

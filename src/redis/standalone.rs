@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::backend::{Backend, Command};
+use super::backend::{Backend, Command, Outcome};
 use super::subscriber::Hub;
+use super::transaction::{self, Slots};
 use super::{maintainer, Databases, Error, Pool, PoolStats};
 use crate::config::Config;
 use crate::memory::Budget;
@@ -21,6 +22,7 @@ pub struct Standalone {
     pool: Arc<Pool>,
     databases: Databases,
     hub: Arc<Hub>,
+    transactions: Slots,
     checkout_timeout: Duration,
     maintainer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -50,6 +52,7 @@ impl Standalone {
             pool,
             databases,
             hub: Hub::new(cfg.clone()),
+            transactions: Slots::new(cfg.max_transactions),
             checkout_timeout: cfg.checkout_timeout,
             maintainer: Mutex::new(Some(maintainer)),
         })
@@ -105,6 +108,16 @@ impl Backend for Standalone {
             .into_iter()
             .map(|r| r.unwrap_or(Err(Error::Closed)))
             .collect()
+    }
+
+    /// On the configured database's pool, within the `--max-transactions` cap.
+    fn transaction(&self, commands: &[&[Cow<'_, [u8]>]]) -> Result<Outcome, Error> {
+        transaction::run(
+            &self.pool,
+            &self.transactions,
+            commands,
+            self.checkout_timeout,
+        )
     }
 
     fn hub(&self) -> &Arc<Hub> {

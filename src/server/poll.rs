@@ -36,6 +36,7 @@ use super::output::Flush;
 use super::queue::Task;
 use super::queue::MAX_BATCH;
 use super::Shared;
+use crate::config::STREAM_KEEPALIVE_INTERVAL;
 use crate::http::Status;
 use crate::log;
 use crate::metrics::Metrics;
@@ -439,6 +440,9 @@ fn visit_stream(
         Ok(true) if ending => return Verdict::close(),
         Ok(_) => {}
         Err(_) => return Verdict::close(),
+    }
+    if !ending && !outbox.keep_alive(now, STREAM_KEEPALIVE_INTERVAL) {
+        return Verdict::close();
     }
     if shared.is_stopping() {
         // Draining: end the stream cleanly (the last chunk, or a WebSocket close "going away").

@@ -64,6 +64,8 @@ struct State {
     gone: bool,
     /// Since when pending bytes wait without the client taking any (`None`: nothing waits).
     last_progress: Option<Instant>,
+    /// When bytes were last sent (or the stream began): for the keep-alive.
+    last_sent: Instant,
     /// Topics a WebSocket subscribed to whose confirmation has not come yet, and since when:
     /// its next message waits for them, so that answers stay in order.
     awaiting: Vec<(Kind, Vec<u8>)>,
@@ -116,6 +118,7 @@ impl Outbox {
                 account: Account::new(budget),
                 gone: false,
                 last_progress: None,
+                last_sent: Instant::now(),
                 awaiting: Vec::new(),
                 awaiting_since: None,
                 requested: 0,
@@ -199,6 +202,22 @@ impl Outbox {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         write_pending(&mut state, &self.metrics)
+    }
+
+    /// Sends the format's keep-alive message when the stream has sent nothing for `interval`;
+    /// false when the stream is gone.
+    pub fn keep_alive(&self, now: Instant, interval: Duration) -> bool {
+        let Some(message) = self.format.keepalive() else {
+            return true;
+        };
+        let due = {
+            let state = self.lock();
+            if state.gone {
+                return false;
+            }
+            now.saturating_duration_since(state.last_sent) >= interval
+        };
+        !due || self.send_message(&message)
     }
 
     /// Counts `n` more subscriptions for this stream; false (and nothing counted) when that
@@ -309,6 +328,7 @@ impl Outbox {
         if state.gone {
             return false;
         }
+        state.last_sent = Instant::now();
         let mut rest = bytes;
         match write_pending(state, &self.metrics) {
             // Nothing waits: write straight from `bytes`, copying only what the socket refuses.
@@ -641,6 +661,51 @@ mod tests {
         }
         assert_eq!(cache.len(), 2, "one rendering per framing");
         assert_eq!(read_exactly(&mut client, 2 * 17 + 14).len(), 48);
+    }
+
+    /// Plain events, and a keep-alive message.
+    #[derive(Debug)]
+    struct KeepsAlive;
+
+    impl EventFormat for KeepsAlive {
+        fn event(&self, event: &Event<'_>, confirmed: usize) -> Vec<u8> {
+            Plain.event(event, confirmed)
+        }
+        fn error(&self, status: u16, text: &str) -> Vec<u8> {
+            Plain.error(status, text)
+        }
+        fn share_key(&self) -> &[u8] {
+            b"keeps-alive"
+        }
+        fn keepalive(&self) -> Option<Vec<u8>> {
+            Some(b"ka".to_vec())
+        }
+    }
+
+    #[test]
+    fn a_quiet_stream_sends_its_keepalive_and_a_busy_one_does_not() {
+        let (server, mut client) = pair();
+        let metrics = Arc::new(Metrics::default());
+        let outbox = Outbox::new(
+            &server,
+            Transport::Chunked,
+            Arc::new(KeepsAlive),
+            1 << 20,
+            metrics,
+            &Budget::unlimited(),
+        )
+        .unwrap();
+        let interval = Duration::from_secs(15);
+        // Just began: not quiet yet.
+        assert!(outbox.keep_alive(Instant::now(), interval));
+        outbox.send_message(b"m");
+        assert_eq!(read_exactly(&mut client, 6), b"1\r\nm\r\n");
+        assert!(outbox.keep_alive(Instant::now() + interval, interval));
+        assert_eq!(read_exactly(&mut client, 7), b"2\r\nka\r\n");
+        // Formats without one (webdis's) send nothing, however quiet.
+        let (plain, _) = outbox_on(&server, Transport::Chunked, 1 << 20);
+        assert!(plain.keep_alive(Instant::now() + interval * 10, interval));
+        assert!(!plain.has_pending());
     }
 
     #[test]

@@ -249,6 +249,7 @@ impl<'a> Worker<'a> {
             return false;
         }
         let mut calls = Vec::with_capacity(items.len());
+        let mut transactions = Vec::new();
         for (i, item) in &items {
             let Some(conn) = conns.get_mut(*i) else {
                 continue;
@@ -270,29 +271,74 @@ impl<'a> Worker<'a> {
                     self.deliver(conn, item, response);
                     let _ = conn.flush(Instant::now(), &self.shared.metrics);
                 }
-                Step::Call(call) => calls.push((*i, item, call)),
+                Step::Call(call) => calls.push((*i, item, Pending::One(call))),
+                Step::Pipeline(batch) => calls.push((*i, item, Pending::Many(batch))),
+                Step::Transaction(batch) => transactions.push((*i, item, batch)),
                 Step::Subscribe(subscription) => {
                     self.start_subscription(conn, item, subscription);
                 }
                 Step::Upgrade(upgrade) => self.start_websocket(conn, item, upgrade),
             }
         }
-        let commands: Vec<Command<'_>> = calls
-            .iter()
-            .map(|(_, _, call)| Command {
-                db: call.db,
-                args: &call.args,
-            })
-            .collect();
-        let replies = self.shared.backend.run(&commands);
-        for ((i, item, call), reply) in calls.iter().zip(replies) {
-            self.count_redis_outcome(&reply);
-            let response = match item {
-                Item::Request { req, .. } => guarded(req, || call.finish(reply)),
-                Item::Refused(..) => call.finish(reply),
+        let mut commands: Vec<Command<'_>> = Vec::with_capacity(calls.len());
+        for (_, _, pending) in &calls {
+            match pending {
+                Pending::One(call) => commands.push(Command {
+                    db: call.db,
+                    args: &call.args,
+                }),
+                Pending::Many(batch) => {
+                    commands.extend(batch.commands.iter().map(|args| Command { db: None, args }));
+                }
+            }
+        }
+        let mut replies = self.shared.backend.run(&commands).into_iter();
+        for (i, item, pending) in &calls {
+            let response = match pending {
+                Pending::One(call) => {
+                    let reply = replies.next().unwrap_or(Err(redis::Error::Closed));
+                    self.count_redis_outcome(&reply);
+                    match item {
+                        Item::Request { req, .. } => guarded(req, || call.finish(reply)),
+                        Item::Refused(..) => call.finish(reply),
+                    }
+                }
+                Pending::Many(batch) => {
+                    let mine: Vec<_> = (&mut replies).take(batch.commands.len()).collect();
+                    mine.iter()
+                        .for_each(|reply| self.count_redis_outcome(reply));
+                    match item {
+                        Item::Request { req, .. } => guarded(req, || batch.read.pipeline(mine)),
+                        Item::Refused(..) => batch.read.pipeline(mine),
+                    }
+                }
             };
             if let Some(conn) = conns.get_mut(*i) {
                 self.deliver(conn, item, response);
+            }
+        }
+        // Last, so that the wave's other answers never wait for one (they are written first):
+        // each transaction runs on an exclusive connection of its own, in a round trip of its own.
+        if !transactions.is_empty() {
+            for (i, _, _) in &calls {
+                if let Some(conn) = conns.get_mut(*i) {
+                    let _ = conn.flush(Instant::now(), &self.shared.metrics);
+                }
+            }
+        }
+        for (i, item, batch) in transactions {
+            let commands: Vec<&[_]> = batch.commands.iter().map(Vec::as_slice).collect();
+            let outcome = self.shared.backend.transaction(&commands);
+            if let Err(e) = &outcome {
+                self.count_redis_outcome(&Err(e.clone()));
+            }
+            let response = match item {
+                Item::Request { req, .. } => guarded(req, || batch.read.transaction(outcome)),
+                Item::Refused(..) => batch.read.transaction(outcome),
+            };
+            if let Some(conn) = conns.get_mut(i) {
+                self.deliver(conn, item, response);
+                let _ = conn.flush(Instant::now(), &self.shared.metrics);
             }
         }
         true
@@ -461,6 +507,14 @@ impl<'a> Worker<'a> {
             conn.close_after_output();
         }
     }
+}
+
+/// A request's commands waiting for the wave's round trip.
+enum Pending<'r> {
+    /// One command.
+    One(api::Call<'r>),
+    /// A pipeline: its commands, one after another in the wave's round trip.
+    Many(api::Batch<'r>),
 }
 
 /// A request target made safe for a log line: `"`, `\\` and bytes outside printable ASCII are

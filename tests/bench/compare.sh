@@ -6,6 +6,7 @@
 #   ROUNDS=5 DURATION=10 tests/bench/compare.sh
 #   SCENARIOS=sparse,idle tests/bench/compare.sh        # only the sparse and idle scenarios
 #   SCENARIOS=sparse-keepalive SPARSE_CONNS=5000 tests/bench/compare.sh
+#   SCENARIOS=upstash tests/bench/compare.sh --gateway-only   # the Upstash API against its peer
 #
 # Starts a private redis-server, the release gateway and webdis (Debian's package, with a config
 # this script writes: 2 threads, the same Redis) on free loopback ports, seeds the data, and runs
@@ -13,8 +14,8 @@
 # machine hits both alike. Prints one table of medians. Not part of `cargo test`: timings are
 # measurements, never assertions.
 #
-# Scenarios (SCENARIOS, comma-separated: classic, sparse, sparse-keepalive, sparse-close, idle;
-# default all: classic,sparse,idle)
+# Scenarios (SCENARIOS, comma-separated: classic, sparse, sparse-keepalive, sparse-close, idle,
+# upstash; default: classic,sparse,idle; all: every one)
 #   classic
 #   1 get-64      GET of an 8 KiB value, keep-alive, 64 connections     wrk -t1 -c64
 #   2 get-1       the same with one connection (latency)                wrk -t1 -c1
@@ -37,6 +38,11 @@
 #                 load with none idle, in the same round
 #  11 idle CPU    % of one core (/proc/PID/stat over IDLE_CPU_SECONDS, 10) with nothing
 #                 connected and with the IDLE_CONNS open; RSS with them open
+#   upstash: the gateway with --api upstash against npm @humanwhocodes/upstash-redis-server (the
+#   peer, installed by npm into the temporary directory), the same Redis, alternating rounds;
+#   --gateway-only skips webdis only, not this peer
+#  12 upstash-1   POST / ["GET","ukey"] (a 64-byte value), 64 connections     wrk -t1 -c64 + lua
+#  13 upstash-10  POST /pipeline of 10 commands (5 GET, 5 INCR), 64 conns  wrk -t1 -c64 + lua
 #
 # Every process gets `ulimit -n 65536` (or the hard limit, where that is lower). LOGS=DIR keeps
 # the raw output of each sparse and idle run in DIR.
@@ -60,7 +66,7 @@ for arg in "$@"; do
 done
 
 # SCENARIOS: which groups run. `sparse` is both sparse groups.
-run_classic=0 run_sparse_ka=0 run_sparse_close=0 run_idle=0
+run_classic=0 run_sparse_ka=0 run_sparse_close=0 run_idle=0 run_upstash=0
 for s in ${SCENARIOS//,/ }; do
     case "$s" in
         classic) run_classic=1 ;;
@@ -68,8 +74,9 @@ for s in ${SCENARIOS//,/ }; do
         sparse-keepalive) run_sparse_ka=1 ;;
         sparse-close) run_sparse_close=1 ;;
         idle) run_idle=1 ;;
-        all) run_classic=1 run_sparse_ka=1 run_sparse_close=1 run_idle=1 ;;
-        *) echo "unknown scenario '$s' in SCENARIOS (classic, sparse, sparse-keepalive, sparse-close, idle)" >&2; exit 2 ;;
+        upstash) run_upstash=1 ;;
+        all) run_classic=1 run_sparse_ka=1 run_sparse_close=1 run_idle=1 run_upstash=1 ;;
+        *) echo "unknown scenario '$s' in SCENARIOS (classic, sparse, sparse-keepalive, sparse-close, idle, upstash)" >&2; exit 2 ;;
     esac
 done
 
@@ -94,6 +101,7 @@ need wrk || missing+=(wrk)
 need ab || missing+=(apache2-utils)
 need python3 || missing+=(python3)
 [ "$GATEWAY_ONLY" = 1 ] || need webdis || missing+=(webdis)
+[ "$run_upstash" = 0 ] || need npm || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && need apt-get; then
         echo "installing: ${missing[*]}"
@@ -416,6 +424,69 @@ if [ "$run_idle" = 1 ]; then
                 "$(tail -1 "$work/$tag-busy-idle" | cut -d' ' -f1) req/s with them open"
         done
     done
+fi
+
+# ---- Scenarios 12-13: the Upstash API against @humanwhocodes/upstash-redis-server -----------
+
+if [ "$run_upstash" = 1 ]; then
+    token="bench-$RANDOM$RANDOM"
+    echo "upstash: installing @humanwhocodes/upstash-redis-server (npm) into $work/peer"
+    mkdir -p "$work/peer"
+    (cd "$work/peer" && npm init -y >/dev/null && npm install --no-audit --no-fund --loglevel=error \
+        @humanwhocodes/upstash-redis-server) >"$work/peer/npm.log" 2>&1 \
+        || { cat "$work/peer/npm.log" >&2; echo "npm install failed (is the registry reachable?)" >&2; exit 1; }
+    peer_version=$(cd "$work/peer" && node -p \
+        'JSON.parse(require("fs").readFileSync("node_modules/@humanwhocodes/upstash-redis-server/package.json")).version')
+    up_port=$(free_port)
+    "$gateway_bin" --api upstash --token "$token" --listen "127.0.0.1:$up_port" \
+        --redis "127.0.0.1:$redis_port" 2>"$work/gateway-upstash.log" &
+    pids+=($!)
+    wait_port "$up_port"
+    peer_port=$(free_port)
+    (cd "$work/peer" && exec env URS_TOKEN="$token" PORT="$peer_port" REDIS_URL="redis://127.0.0.1:$redis_port" \
+        node node_modules/@humanwhocodes/upstash-redis-server/dist/server.js) >"$work/peer.log" 2>&1 &
+    pids+=($!)
+    wait_port "$peer_port"
+    redis-cli -p "$redis_port" SET ukey "$(printf 'v%.0s' $(seq 64))" >/dev/null
+    one='["GET","ukey"]'
+    ten='[["GET","ukey"],["INCR","ucount"],["GET","ukey"],["INCR","ucount"],["GET","ukey"],["INCR","ucount"],["GET","ukey"],["INCR","ucount"],["GET","ukey"],["INCR","ucount"]]'
+    lua_json() { # lua_json FILE BODY
+        printf 'wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer %s"\n' \
+            "'$2'" "$token" >"$1"
+    }
+    lua_json "$work/up-1.lua" "$one"
+    lua_json "$work/up-10.lua" "$ten"
+    # Sanity: both answer the same.
+    for port in "$up_port" "$peer_port"; do
+        got=$(curl -s -H "Authorization: Bearer $token" -d "$one" "http://127.0.0.1:$port/")
+        [ "$got" = "{\"result\":\"$(printf 'v%.0s' $(seq 64))\"}" ] \
+            || { echo "port $port answered $got to $one" >&2; exit 1; }
+        got=$(curl -s -H "Authorization: Bearer $token" -d "$ten" "http://127.0.0.1:$port/pipeline" | grep -o result | wc -l)
+        [ "$got" = 10 ] || { echo "port $port answered $got results to the 10-command pipeline" >&2; exit 1; }
+    done
+    echo "upstash: $ROUNDS rounds × ${DURATION}s per wrk run, peer @humanwhocodes/upstash-redis-server $peer_version"
+    for round in $(seq "$ROUNDS"); do
+        echo "upstash round $round/$ROUNDS"
+        order="up peer"; [ $((round % 2)) = 1 ] || order="peer up"
+        for tag in $order; do
+            port=$up_port; [ "$tag" = up ] || port=$peer_port
+            run_wrk "$tag-1" 64 "http://127.0.0.1:$port/" "$work/up-1.lua"
+            run_wrk "$tag-10" 64 "http://127.0.0.1:$port/pipeline" "$work/up-10.lua"
+        done
+    done
+    echo
+    echo "Upstash API: medians of $ROUNDS rounds, wrk -t1 -c64; peer: @humanwhocodes/upstash-redis-server $peer_version (Node.js)"
+    printf '%-40s %12s %9s %9s %7s %12s %9s %9s %7s %9s\n' scenario "gw req/s" "gw p50" "gw p99" "gw err" "peer req/s" "peer p50" "peer p99" "pr err" "gw/peer"
+    up_row() { # up_row LABEL SUFFIX
+        local g="up-$2" p="peer-$2"
+        printf '%-40s %12s %8sms %8sms %7s %12s %8sms %8sms %7s %9s\n' "$1" \
+            "$(median "$g" 1)" "$(median "$g" 2)" "$(median "$g" 3)" "$(sumcol "$g" 4)" \
+            "$(median "$p" 1)" "$(median "$p" 2)" "$(median "$p" 3)" "$(sumcol "$p" 4)" \
+            "$(ratio "$(median "$g" 1)" "$(median "$p" 1)")"
+    }
+    up_row "12 POST / [GET ukey], 64 conns" 1
+    up_row "13 POST /pipeline, 10 commands, 64" 10
+    echo "(a pipeline is one request: commands/s = 10 × req/s)"
 fi
 
 if [ "$run_classic" = 1 ]; then

@@ -147,6 +147,10 @@ pub struct Gateway {
     admin: Option<SocketAddr>,
     /// It speaks the webdis API (its start-up line says `(webdis API)`).
     webdis: bool,
+    /// It speaks the Upstash API (its start-up line says `(upstash API)`).
+    upstash: bool,
+    /// The `--token` it was started with (the last one given), which `wait_ready` sends.
+    token: Option<String>,
 }
 
 impl Gateway {
@@ -218,6 +222,12 @@ impl Gateway {
                     addr,
                     admin: admin_addr(&log),
                     webdis: startup_line(&log).is_some_and(|l| l.contains("(webdis API)")),
+                    upstash: startup_line(&log).is_some_and(|l| l.contains("(upstash API)")),
+                    token: args
+                        .windows(2)
+                        .rev()
+                        .find(|w| w[0] == "--token")
+                        .map(|w| w[1].to_string()),
                 }
             }
             (_, Some(status)) => {
@@ -287,17 +297,32 @@ impl Gateway {
     }
 
     /// Polls a request that needs a Redis round trip until it is answered as it should be: with the
-    /// key/value API `GET /__probe__` → 404, with the webdis API `GET /PING` → [`PING_JSON`].
+    /// key/value API `GET /__probe__` → 404, with the webdis API `GET /PING` → [`PING_JSON`], with
+    /// the Upstash API `GET /ping` → `{"result":"PONG"}`; with the `--token` it was started with.
     ///
     /// # Panics
     /// After 10 s, with the last response.
     pub fn wait_ready(&self) {
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let auth: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("Authorization", b))
+            .into_iter()
+            .collect();
         if self.webdis {
-            wait_answered(self.addr, "/PING", "{\"PING\":[true,\"PONG\"]}", |r| {
-                r.status == 200 && r.body == PING_JSON
+            wait_answered(
+                self.addr,
+                "/PING",
+                &auth,
+                "{\"PING\":[true,\"PONG\"]}",
+                |r| r.status == 200 && r.body == PING_JSON,
+            );
+        } else if self.upstash {
+            wait_answered(self.addr, "/ping", &auth, "{\"result\":\"PONG\"}", |r| {
+                r.status == 200 && r.body == br#"{"result":"PONG"}"#
             });
         } else {
-            wait_answered(self.addr, "/__probe__", "404", |r| r.status == 404);
+            wait_answered(self.addr, "/__probe__", &auth, "404", |r| r.status == 404);
         }
     }
 }
@@ -544,10 +569,16 @@ fn addr_after(line: &str, marker: &str) -> Option<SocketAddr> {
 }
 
 /// Polls `GET path` until `ok` accepts the answer; panics after 10 s with the last response.
-fn wait_answered(addr: SocketAddr, path: &str, expected: &str, ok: impl Fn(&Response) -> bool) {
+fn wait_answered(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    expected: &str,
+    ok: impl Fn(&Response) -> bool,
+) {
     let mut last = String::from("no response");
     let ready = poll_until(START_TIMEOUT, || {
-        match try_request(addr, "GET", path, &[], b"") {
+        match try_request(addr, "GET", path, headers, b"") {
             Ok(response) if ok(&response) => true,
             Ok(response) => {
                 last = format!("{response:?}");

@@ -15,11 +15,15 @@
 //! A `PUT`, `DELETE` or `POST` from a web page (it carries `Origin`) whose origin is not in
 //! `--allow-origin` gets 403 and changes nothing; listed origins get CORS headers (see
 //! [`super::cors`]). Without `--allow-origin` no page may change data and no CORS header is sent.
+//!
+//! With `--token` set, every request but `OPTIONS` needs `Authorization: Bearer T` (401 with
+//! `WWW-Authenticate: Bearer` otherwise); the `--readonly-token` may `GET` and `HEAD` only (403).
 
 pub mod form;
 pub mod key;
 
 use super::cors::{Cors, Policy};
+use super::token::{Access, Sources, Tokens};
 use super::{Client, Error, Service, Step};
 use crate::config::Config;
 use crate::http::response::Response;
@@ -40,10 +44,11 @@ pub const CORS_HEADERS: &str = "Content-Type";
 #[derive(Debug)]
 pub struct KeyValue {
     cors: Cors,
+    tokens: Tokens,
 }
 
 impl KeyValue {
-    /// The key/value API as `cfg` sets it up (its `--allow-origin` list).
+    /// The key/value API as `cfg` sets it up (its `--allow-origin` list and its tokens).
     pub fn new(cfg: &Config) -> KeyValue {
         KeyValue {
             cors: Cors {
@@ -51,13 +56,31 @@ impl KeyValue {
                 methods: CORS_METHODS,
                 headers: CORS_HEADERS,
             },
+            tokens: Tokens::new(cfg),
+        }
+    }
+
+    /// Whether the request's token allows its method (`OPTIONS` needs none).
+    fn admit(&self, req: &Request) -> Result<(), Error> {
+        let method = &req.head.method;
+        if *method == Method::Options {
+            return Ok(());
+        }
+        match self.tokens.check(&req.head, Sources::Header)? {
+            Access::Full => Ok(()),
+            Access::ReadOnly if matches!(method, Method::Get | Method::Head) => Ok(()),
+            Access::ReadOnly => Err(Error::NoPermission(
+                "NOPERM the read-only token may GET and HEAD only".into(),
+            )),
         }
     }
 }
 
 impl Service for KeyValue {
     fn plan<'r>(&self, req: &'r Request, _client: Client) -> Step<'r> {
-        route(req, &self.cors).unwrap_or_else(|e| Step::Answer(e.into_response()))
+        self.admit(req)
+            .and_then(|()| route(req, &self.cors))
+            .unwrap_or_else(|e| Step::Answer(e.into_response()))
     }
 
     fn decorate(&self, response: Response, head: Option<&Head>) -> Response {
