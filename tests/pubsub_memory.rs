@@ -171,7 +171,7 @@ fn count_messages(stream: &mut TcpStream, want: usize) -> (usize, bool) {
 }
 
 /// A burst of 6,000 publishes of 8 KiB (48 MB, more than Redis's 32 MB `client-output-buffer-limit
-/// pubsub`) to 40 subscribers that read and one that does not: the readers get every message, the
+/// pubsub`) to 40 subscribers (8 in a debug build) that read and one that does not: the readers get every message, the
 /// one that does not read is cut at `--max-stream-buffer`, and the shared connection to Redis is
 /// never lost (the reader takes what Redis sends before fanning it out, so a burst waits in the
 /// gateway, bounded, not in Redis's output buffer). The code before this change failed it (2 runs
@@ -179,7 +179,9 @@ fn count_messages(stream: &mut TcpStream, want: usize) -> (usize, bool) {
 #[test]
 fn a_burst_cuts_the_subscriber_that_does_not_read_not_the_connection() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
-    const READERS: usize = 40;
+    // The fan-out writes READERS × 48 MB; an unoptimised gateway (plain `cargo test`) takes
+    // fewer readers in the same time. The burst itself, the part Redis must not drop, is the same.
+    const READERS: usize = if cfg!(debug_assertions) { 8 } else { 40 };
     const MESSAGES: usize = 6000;
     const SIZE: usize = 8 * 1024;
     let (redis, gateway) = Gateway::with_redis(&["--api", "webdis"]);

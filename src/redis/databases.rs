@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{maintainer, Error, Pool};
+use super::{maintainer, Address, Error, Pool};
 use crate::config::Config;
 use crate::log;
 use crate::metrics::Metrics;
@@ -36,6 +36,8 @@ pub const IDLE_DB_POOL_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Databases {
     main: Arc<Pool>,
+    /// Where every pool's connections go (the maintainers read it at each attempt).
+    address: Arc<Address>,
     cfg: Config,
     db_pool_size: usize,
     max_db_pools: usize,
@@ -80,6 +82,7 @@ impl Databases {
     /// The pools around `main`, the pool of `cfg.redis.db`; at most `max_db_pools` others.
     pub fn new(
         main: Arc<Pool>,
+        address: Arc<Address>,
         cfg: Config,
         db_pool_size: usize,
         max_db_pools: usize,
@@ -87,6 +90,7 @@ impl Databases {
     ) -> Databases {
         Databases {
             main,
+            address,
             cfg,
             db_pool_size,
             max_db_pools,
@@ -163,6 +167,7 @@ impl Databases {
         let handle = maintainer::spawn_named(
             format!("redis-db{db}"),
             Arc::clone(&pool),
+            Arc::clone(&self.address),
             Arc::clone(&self.metrics),
             cfg,
             maintainer::REFUSED_DB_BACKOFF,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::{Conn, Error, Pool};
+use super::{Address, Conn, Error, Pool};
 use crate::config::{Config, RedisTarget};
 use crate::log;
 use crate::metrics::{Metrics, RedisErrorKind};
@@ -29,8 +29,20 @@ pub const REFUSED_DB_BACKOFF: Duration = Duration::from_secs(10);
 /// # Errors
 ///
 /// When the OS cannot start a thread.
-pub fn spawn(pool: Arc<Pool>, metrics: Arc<Metrics>, cfg: Config) -> io::Result<JoinHandle<()>> {
-    spawn_named("redis-maintainer".into(), pool, metrics, cfg, MAX_BACKOFF)
+pub fn spawn(
+    pool: Arc<Pool>,
+    address: Arc<Address>,
+    metrics: Arc<Metrics>,
+    cfg: Config,
+) -> io::Result<JoinHandle<()>> {
+    spawn_named(
+        "redis-maintainer".into(),
+        pool,
+        address,
+        metrics,
+        cfg,
+        MAX_BACKOFF,
+    )
 }
 
 /// [`spawn`] with another thread name, and the longest retry delay while Redis refuses the
@@ -42,13 +54,14 @@ pub fn spawn(pool: Arc<Pool>, metrics: Arc<Metrics>, cfg: Config) -> io::Result<
 pub fn spawn_named(
     name: String,
     pool: Arc<Pool>,
+    address: Arc<Address>,
     metrics: Arc<Metrics>,
     cfg: Config,
     refused_backoff: Duration,
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name(name)
-        .spawn(move || run(&pool, &metrics, &cfg, refused_backoff))
+        .spawn(move || run(&pool, &address, &metrics, &cfg, refused_backoff))
 }
 
 /// What a failed connection attempt says about Redis. An outage is logged when it begins and
@@ -88,13 +101,16 @@ fn explained(e: Error, target: &RedisTarget) -> Error {
     }
 }
 
-fn run(pool: &Pool, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) {
+/// Opens connections to `address` (read at every attempt, so a moved address is followed) with
+/// the login and database of `cfg.redis`.
+fn run(pool: &Pool, address: &Address, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) {
     let mut backoff = MIN_BACKOFF;
     // When the current outage began and its kind; `None` while Redis accepts connections.
     let mut outage: Option<(Instant, Failure)> = None;
     let mut short_logged = false;
     while pool.wait_for_vacancy() {
-        match Conn::connect(&cfg.redis, cfg) {
+        let target = address.target(&cfg.redis);
+        match Conn::connect(&target, cfg) {
             Ok(conn) => {
                 pool.add(conn);
                 Metrics::add(&metrics.redis_connects, 1);
@@ -102,7 +118,7 @@ fn run(pool: &Pool, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) 
                 if let Some((since, _)) = outage.take() {
                     log::info(format_args!(
                         "redis {} is reachable again after {:.1} s",
-                        cfg.redis,
+                        target,
                         since.elapsed().as_secs_f64()
                     ));
                 }
@@ -113,7 +129,7 @@ fn run(pool: &Pool, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) 
             }
             Err(e) => {
                 metrics.redis_error(RedisErrorKind::Connect);
-                let e = explained(e, &cfg.redis);
+                let e = explained(e, &target);
                 let why = match &e {
                     Error::Unavailable(why) => why.clone(),
                     other => other.to_string(),
@@ -134,7 +150,7 @@ fn run(pool: &Pool, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) 
                         if outage.map(|(_, k)| k) != Some(kind) {
                             log::warn(format_args!(
                                 "redis {} unavailable: {why}; requests get 503 until it is back, retrying",
-                                cfg.redis
+                                target
                             ));
                             let since = outage.map_or_else(Instant::now, |(since, _)| since);
                             outage = Some((since, kind));

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::io;
 
+pub mod address;
 pub mod backend;
 pub mod conn;
 pub mod databases;
@@ -18,6 +19,7 @@ pub mod standalone;
 pub mod subscriber;
 pub mod transaction;
 
+pub use address::Address;
 pub use backend::{Backend, Command, Outcome};
 pub use conn::Conn;
 pub use databases::Databases;

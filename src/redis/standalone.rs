@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::backend::{Backend, Command, Outcome};
 use super::subscriber::Hub;
 use super::transaction::{self, Slots};
-use super::{maintainer, Databases, Error, Pool, PoolStats};
+use super::{maintainer, Address, Databases, Error, Pool, PoolStats};
 use crate::config::Config;
 use crate::memory::Budget;
 use crate::metrics::Metrics;
@@ -40,18 +40,25 @@ impl Standalone {
         budget: &Arc<Budget>,
     ) -> io::Result<Standalone> {
         let pool = Arc::new(Pool::new(cfg.pool_size, cfg.ping_interval, budget));
+        let address = Address::new(&cfg.redis);
         let databases = Databases::new(
             Arc::clone(&pool),
+            Arc::clone(&address),
             cfg.clone(),
             cfg.webdis.db_pool_size,
             cfg.webdis.max_db_pools,
             Arc::clone(&metrics),
         );
-        let maintainer = maintainer::spawn(Arc::clone(&pool), metrics, cfg.clone())?;
+        let maintainer = maintainer::spawn(
+            Arc::clone(&pool),
+            Arc::clone(&address),
+            metrics,
+            cfg.clone(),
+        )?;
         Ok(Standalone {
             pool,
             databases,
-            hub: Hub::new(cfg.clone()),
+            hub: Hub::new(cfg.clone(), address),
             transactions: Slots::new(cfg.max_transactions),
             checkout_timeout: cfg.checkout_timeout,
             maintainer: Mutex::new(Some(maintainer)),

@@ -32,7 +32,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::maintainer::{MAX_BACKOFF, MIN_BACKOFF};
-use super::{Conn, Error};
+use super::{Address, Conn, Error};
 use crate::config::Config;
 use crate::log;
 use crate::resp::{self, Value};
@@ -156,6 +156,9 @@ pub struct Hub {
     /// Signalled when the first topic appears or the hub closes.
     wake: Condvar,
     cfg: Config,
+    /// Where the subscribed connection goes; when it moves, the connection is dropped and made
+    /// again at the new place (subscribers get `lost`, then the confirmations again).
+    address: Arc<Address>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -187,12 +190,14 @@ struct Topic {
 }
 
 impl Hub {
-    /// A hub for the Redis of `cfg`; its thread starts with the first subscription.
-    pub fn new(cfg: Config) -> Arc<Hub> {
+    /// A hub for the Redis at `address`, logging in as `cfg.redis` says; its thread starts with
+    /// the first subscription.
+    pub fn new(cfg: Config, address: Arc<Address>) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             cfg,
+            address,
             thread: Mutex::new(None),
         })
     }
@@ -337,7 +342,9 @@ impl Hub {
                     return;
                 }
             }
-            let conn = Conn::connect(&self.cfg.redis, &self.cfg).and_then(|conn| {
+            let generation = self.address.generation();
+            let target = self.address.target(&self.cfg.redis);
+            let conn = Conn::connect(&target, &self.cfg).and_then(|conn| {
                 let writer = conn.writer()?;
                 writer.set_write_timeout(Some(self.cfg.redis_timeout))?;
                 Ok((conn, writer))
@@ -348,7 +355,7 @@ impl Hub {
                     if down_since.is_none() {
                         log::warn(format_args!(
                             "pub/sub: redis {} unavailable: {e}; subscribers get messages again when it is back",
-                            self.cfg.redis
+                            target
                         ));
                         down_since = Some(Instant::now());
                     }
@@ -361,18 +368,18 @@ impl Hub {
             if let Some(since) = down_since.take() {
                 log::info(format_args!(
                     "pub/sub: redis {} is reachable again after {:.1} s; subscribing again",
-                    self.cfg.redis,
+                    target,
                     since.elapsed().as_secs_f64()
                 ));
             }
             self.resubscribe();
-            let error = self.fan_out(&mut conn, &mut writer);
+            let error = self.fan_out(&mut conn, &mut writer, generation);
             if self.lock().closed {
                 return;
             }
             log::warn(format_args!(
                 "pub/sub: connection to redis {} lost ({error}); subscribers were told, reconnecting",
-                self.cfg.redis
+                target
             ));
             down_since = Some(Instant::now());
             self.lost();
@@ -399,7 +406,7 @@ impl Hub {
 
     /// Writes queued commands and reads pushed values until the connection fails or the hub
     /// closes; returns why it stopped.
-    fn fan_out(&self, conn: &mut Conn, writer: &mut TcpStream) -> Error {
+    fn fan_out(&self, conn: &mut Conn, writer: &mut TcpStream, generation: u64) -> Error {
         if let Err(e) = conn.set_push_wait(READ_WAIT) {
             return e;
         }
@@ -409,6 +416,10 @@ impl Hub {
                 let mut state = self.lock();
                 if state.closed {
                     return Error::Closed;
+                }
+                if self.address.generation() != generation {
+                    let (host, port) = self.address.host_port();
+                    return Error::Unavailable(format!("redis moved to {host}:{port}"));
                 }
                 let n = state.queued.len().min(MAX_WRITE_CHUNK);
                 let chunk = state.queued.drain(..n).collect::<Vec<u8>>();
@@ -751,7 +762,7 @@ mod tests {
 
     /// A hub whose thread is a no-op: the test plays the `redis-pubsub` thread itself.
     fn detached_hub() -> Arc<Hub> {
-        let hub = Hub::new(Config::default());
+        let hub = Hub::new(Config::default(), Address::new(&Config::default().redis));
         let idle = thread::spawn(|| {});
         *hub.thread.lock().unwrap() = Some(idle);
         hub
