@@ -58,7 +58,7 @@ impl Standalone {
         Ok(Standalone {
             pool,
             databases,
-            hub: Hub::new(cfg.clone(), address),
+            hub: Hub::new(cfg.clone(), address, budget),
             transactions: Slots::new(cfg.max_transactions),
             checkout_timeout: cfg.checkout_timeout,
             maintainer: Mutex::new(Some(maintainer)),

@@ -14,6 +14,7 @@ use super::{
     MAX_FANOUT_BATCH_BYTES, MAX_WRITE_CHUNK, READ_WAIT,
 };
 use crate::log;
+use crate::memory::Account;
 use crate::redis::maintainer::{MAX_BACKOFF, MIN_BACKOFF};
 use crate::redis::{Conn, Error};
 use crate::resp::Value;
@@ -60,6 +61,10 @@ impl Hub {
                 }
             };
             backoff = MIN_BACKOFF;
+            // What it reads ahead of the fan-out counts in the process's budget, so that the other
+            // buffers are pushed back while a burst waits here (the burst itself is never
+            // refused: Redis would drop the connection instead).
+            conn.attach(Account::new(&self.budget));
             if let Some(since) = down_since.take() {
                 log::info(format_args!(
                     "pub/sub: redis {} is reachable again after {:.1} s; subscribing again",

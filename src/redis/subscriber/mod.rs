@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use super::{Address, Error};
 use crate::config::Config;
+use crate::memory::Budget;
 use crate::resp;
 
 mod fanout;
@@ -157,6 +158,9 @@ pub struct Hub {
     /// Where the subscribed connection goes; when it moves, the connection is dropped and made
     /// again at the new place (subscribers get `lost`, then the confirmations again).
     address: Arc<Address>,
+    /// The process's memory budget: what the subscribed connection has read ahead of the
+    /// fan-out (a burst, up to `--max-reply-bytes`) is counted in it.
+    budget: Arc<Budget>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -190,12 +194,13 @@ struct Topic {
 impl Hub {
     /// A hub for the Redis at `address`, logging in as `cfg.redis` says; its thread starts with
     /// the first subscription.
-    pub fn new(cfg: Config, address: Arc<Address>) -> Arc<Hub> {
+    pub fn new(cfg: Config, address: Arc<Address>, budget: &Arc<Budget>) -> Arc<Hub> {
         Arc::new(Hub {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
             cfg,
             address,
+            budget: Arc::clone(budget),
             thread: Mutex::new(None),
         })
     }
@@ -402,7 +407,11 @@ mod tests {
 
     /// A hub whose thread is a no-op: the test plays the `redis-pubsub` thread itself.
     fn detached_hub() -> Arc<Hub> {
-        let hub = Hub::new(Config::default(), Address::new(&Config::default().redis));
+        let hub = Hub::new(
+            Config::default(),
+            Address::new(&Config::default().redis),
+            &Budget::unlimited(),
+        );
         let idle = thread::spawn(|| {});
         *hub.thread.lock().unwrap() = Some(idle);
         hub
