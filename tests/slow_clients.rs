@@ -37,6 +37,13 @@ const FLAGS: &[&str] = &[
 /// under load; unloaded it is 50–90 ms).
 const P95_LIMIT: Duration = Duration::from_millis(1000);
 
+/// How late after its timeout a connection may be closed and still pass. Closing *early* is the
+/// bug these tests look for (a client that may still be sending loses its request), and that
+/// bound stays tight; closing late is only a question of liveness, and on a loaded 2-core machine
+/// (a suite running beside compilers) the loop and these tests' own readers were seen 2.2 s late,
+/// so the bound is generous.
+const LATE_SLACK: Duration = Duration::from_secs(10);
+
 /// Stack of the driver threads: they hold no big buffers on the stack.
 const SMALL_STACK: usize = 256 * 1024;
 
@@ -364,7 +371,7 @@ fn trickled_heads_get_408_after_the_header_timeout() {
     let mut peers = open_peers(addr, 200);
     let started = Instant::now();
     let (peers, latency) = during(addr, Duration::from_millis(25), move || {
-        let deadline = started + HEADER_TIMEOUT + Duration::from_secs(5);
+        let deadline = started + HEADER_TIMEOUT + LATE_SLACK + Duration::from_secs(1);
         let mut sent = 0;
         let mut next_byte = started;
         drive(&mut peers, deadline, |peers| {
@@ -389,7 +396,8 @@ fn trickled_heads_get_408_after_the_header_timeout() {
     gateway.expect_survived(baseline, FD_SLACK, RSS_SLACK_KIB);
 }
 
-/// Every peer got one 408 and was closed within 1.5 s after `timeout` (counted from `started`).
+/// Every peer got one 408 and was closed after `timeout` (counted from `started`), at most
+/// [`LATE_SLACK`] late.
 fn expect_cut_with_408(peers: &[Peer], started: Instant, timeout: Duration, what: &str) {
     let mut problems = Vec::new();
     let mut closes = Vec::new();
@@ -398,9 +406,7 @@ fn expect_cut_with_408(peers: &[Peer], started: Instant, timeout: Duration, what
             Ok(at) => {
                 let after = at.duration_since(started);
                 closes.push(after);
-                if after < timeout - Duration::from_millis(50)
-                    || after > timeout + Duration::from_millis(1500)
-                {
+                if after < timeout - Duration::from_millis(50) || after > timeout + LATE_SLACK {
                     problems.push(format!("peer {i}: closed after {after:?}"));
                 }
             }
@@ -432,7 +438,7 @@ fn bodies_that_pause_longer_than_the_body_timeout_get_408() {
     }
     let started = Instant::now();
     let (peers, latency) = during(addr, Duration::from_millis(25), move || {
-        let deadline = started + BODY_TIMEOUT + Duration::from_secs(5);
+        let deadline = started + BODY_TIMEOUT + LATE_SLACK + Duration::from_secs(1);
         drive(&mut peers, deadline, |peers| {
             peers.iter().any(Peer::is_open)
         });
@@ -732,7 +738,7 @@ fn a_thousand_idle_keep_alive_connections_cost_little_and_are_closed() {
     // idle timeout, never earlier: the gateway never closes unannounced a connection that may be
     // sending.
     let mut scratch = vec![0u8; 4096];
-    poll_until(IDLE_TIMEOUT + Duration::from_secs(5), || {
+    poll_until(IDLE_TIMEOUT + LATE_SLACK + Duration::from_secs(1), || {
         pump(&mut peers, &mut scratch);
         pump(&mut silent, &mut scratch);
         !peers.iter().chain(&silent).any(Peer::is_open)
@@ -755,7 +761,7 @@ fn a_thousand_idle_keep_alive_connections_cost_little_and_are_closed() {
                 let after = at.duration_since(idle_from);
                 closes.push(after);
                 if after < IDLE_TIMEOUT - Duration::from_millis(50)
-                    || after > IDLE_TIMEOUT + Duration::from_secs(2)
+                    || after > IDLE_TIMEOUT + LATE_SLACK
                 {
                     problems.push(format!("peer {i}: {} after {after:?} idle", end.describe()));
                 }
