@@ -291,8 +291,8 @@ fn stalled_body_gets_408_then_close() {
     expect_status(&response, 408);
     assert!(response.closes(), "408 must close:\n{response:?}");
     assert!(
-        took >= Duration::from_millis(800) && took <= Duration::from_millis(2_500),
-        "408 after {took:?}, want about 1 s"
+        took >= Duration::from_millis(800) && took <= Duration::from_millis(9_000),
+        "408 after {took:?}, want about 1 s (never early; late only on a loaded machine)"
     );
     assert!(is_closed(&mut stream));
     assert_eq!(
@@ -422,8 +422,8 @@ fn slow_header_gets_408_then_close() {
     expect_common_headers(&response);
     assert!(response.closes(), "408 must close:\n{response:?}");
     assert!(
-        took >= Duration::from_millis(800) && took <= Duration::from_millis(2_500),
-        "408 after {took:?}, want about 1 s"
+        took >= Duration::from_millis(800) && took <= Duration::from_millis(9_000),
+        "408 after {took:?}, want about 1 s (never early; late only on a loaded machine)"
     );
     assert!(is_closed(&mut stream));
 }
@@ -458,8 +458,8 @@ fn slowloris_dripping_bytes_still_gets_408() {
         response.unwrap_or_else(|e| panic!("no 408 for a dripping head after {took:?}: {e}"));
     expect_status(&response, 408);
     assert!(
-        took <= Duration::from_millis(2_500),
-        "408 after {took:?}, want about 1 s"
+        took <= Duration::from_millis(9_000),
+        "408 after {took:?}, want about 1 s (never early; late only on a loaded machine)"
     );
 }
 
