@@ -18,8 +18,9 @@ use support::*;
 
 /// `--redis-timeout` given to the gateway.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
-/// How much later than the reply timeout a 504 may come.
-const SLACK: Duration = Duration::from_millis(500);
+/// How much later than the reply timeout a 504 may come: a liveness bound (the gateway must not
+/// wait for Redis forever), generous for a loaded machine; earlier than the timeout is refused.
+const SLACK: Duration = Duration::from_secs(3);
 /// How long a 502 may take (no waiting is involved).
 const FAST: Duration = Duration::from_millis(1_500);
 /// RSS the gateway may gain over the test (KiB).
