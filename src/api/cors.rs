@@ -1,5 +1,5 @@
 //! Which web pages may use an API: the `Origin` check against cross-site request forgery, and
-//! the CORS headers that let a listed page read the answers. Both APIs use it.
+//! the CORS headers that let a listed page read the answers. Every API of the data listener uses it.
 //!
 //! A browser puts `Origin` on every request a page makes that could change something (and on
 //! every CORS request); curl, scripts and other servers send none. So:
@@ -34,6 +34,9 @@ pub struct Cors {
     pub methods: &'static str,
     /// `Access-Control-Allow-Headers`.
     pub headers: &'static str,
+    /// `Access-Control-Expose-Headers`: answer headers a page may read beyond the usual ones
+    /// (empty: none).
+    pub expose: &'static str,
 }
 
 /// How long a browser may keep the answer of a preflight, in seconds.
@@ -101,6 +104,11 @@ impl Cors {
             )
             .with_header("Access-Control-Allow-Methods", self.methods)
             .with_header("Access-Control-Allow-Headers", self.headers);
+        let response = if self.expose.is_empty() {
+            response
+        } else {
+            response.with_header("Access-Control-Expose-Headers", self.expose)
+        };
         if head.method == Method::Options {
             response.with_header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE)
         } else {
@@ -137,6 +145,7 @@ mod tests {
             policy: Policy::Listed(vec!["https://app.example".into()]),
             methods: "GET, PUT",
             headers: "Content-Type",
+            expose: "",
         }
     }
 

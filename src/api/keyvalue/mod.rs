@@ -55,6 +55,7 @@ impl KeyValue {
                 policy: Policy::Listed(cfg.allow_origins.clone()),
                 methods: CORS_METHODS,
                 headers: CORS_HEADERS,
+                expose: "",
             },
             tokens: Tokens::new(cfg),
         }

@@ -34,6 +34,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::cors::{Cors, Policy};
 use super::stream::Subscription;
 use super::token::{Sources, Tokens};
 use super::{Batch, Call, Client, Error, Reader, Service, Step};
@@ -54,15 +55,14 @@ pub const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, Upstash-Encoding, \
     Upstash-Response-Format, Upstash-Sync-Token, Upstash-Telemetry-Runtime, \
     Upstash-Telemetry-Platform, Upstash-Telemetry-Sdk";
-/// How long a browser may keep a preflight's answer, in seconds.
-const PREFLIGHT_MAX_AGE: &str = "600";
 
 /// The Upstash API.
 #[derive(Debug)]
 pub struct Upstash {
     tokens: Tokens,
-    /// `--allow-origin`: the origins browsers may call from; `*` for any.
-    allow_origin: Vec<String>,
+    /// `--allow-origin`: the pages that may read the answers (CORS, on every answer of the
+    /// listener, the gateway's own refusals included).
+    cors: Cors,
     /// `--max-reply-bytes`: the largest answer body.
     max_reply: usize,
     /// The last `upstash-sync-token` given.
@@ -76,46 +76,26 @@ impl Upstash {
     pub fn new(cfg: &Config) -> Upstash {
         Upstash {
             tokens: Tokens::new(cfg),
-            allow_origin: cfg.allow_origins.clone(),
+            cors: Cors {
+                policy: Policy::Listed(cfg.allow_origins.clone()),
+                methods: ALLOW,
+                headers: ALLOW_HEADERS,
+                expose: "upstash-sync-token",
+            },
             max_reply: cfg.max_reply_bytes,
             sync: AtomicU64::new(0),
             scripts: Scripts::default(),
         }
     }
 
-    /// The CORS headers for a request from an allowed `Origin` (none for any other).
-    fn cors(&self, req: &Request) -> Vec<(&'static str, String)> {
-        let Some(origin) = req.head.header("origin") else {
-            return Vec::new();
-        };
-        let origin = String::from_utf8_lossy(origin).into_owned();
-        let any = self.allow_origin.iter().any(|o| o == "*");
-        if !any && !self.allow_origin.contains(&origin) {
-            return Vec::new();
-        }
-        vec![
-            (
-                "Access-Control-Allow-Origin",
-                if any { "*".to_string() } else { origin },
-            ),
-            ("Access-Control-Expose-Headers", "upstash-sync-token".into()),
-            ("Vary", "Origin".into()),
-        ]
-    }
-
     fn route<'r>(&self, req: &'r Request, reply: &Reply) -> Result<Step<'r>, Error> {
         let head = &req.head;
         match head.method {
             Method::Options => {
-                let mut answer = Response::empty(204).with_header("Allow", ALLOW);
-                if !reply.headers.is_empty() {
-                    answer = answer
-                        .with_header("Access-Control-Allow-Methods", ALLOW)
-                        .with_header("Access-Control-Allow-Headers", ALLOW_HEADERS)
-                        .with_header("Access-Control-Max-Age", PREFLIGHT_MAX_AGE);
-                    answer.headers.extend(reply.headers.iter().cloned());
-                }
-                return Ok(Step::Answer(answer));
+                // The CORS answer to a preflight is added by `decorate`, as on every answer.
+                return Ok(Step::Answer(
+                    Response::empty(204).with_header("Allow", ALLOW),
+                ));
             }
             Method::Get | Method::Head | Method::Post => {}
             Method::Put | Method::Delete | Method::Other(_) => {
@@ -143,7 +123,7 @@ impl Upstash {
             b"/multi-exec" => Ok(Step::Transaction(batch(command::json_many(&req.body)?)?)),
             b"/" if post => self.call(command::json_one(&req.body)?, access, reply),
             _ => {
-                if let Some(step) = subscription(req, &reply.headers)? {
+                if let Some(step) = subscription(req)? {
                     return Ok(step);
                 }
                 let rest = path.strip_prefix(b"/").unwrap_or(path);
@@ -174,7 +154,6 @@ impl Upstash {
             encoding: Encoding::Plain,
             format: Format::Json,
             max_body: self.max_reply,
-            headers: self.cors(req),
         };
         let base64 = req
             .head
@@ -216,8 +195,9 @@ impl Service for Upstash {
     }
 
     /// Makes every non-2xx body JSON `{"error":"…"}` (whoever wrote it: a text error of the
-    /// server, the HTTP parser's refusal) and adds a fresh `upstash-sync-token`.
-    fn decorate(&self, mut response: Response, _head: Option<&Head>) -> Response {
+    /// server, the HTTP parser's refusal), adds a fresh `upstash-sync-token`, and the CORS
+    /// headers for a listed page (so that a page reads the gateway's own refusals too).
+    fn decorate(&self, mut response: Response, head: Option<&Head>) -> Response {
         if response.status >= 300 && response.content_type != Some(reply::JSON) {
             let text = match response.content_type {
                 Some(response::TEXT) => String::from_utf8_lossy(&response.body).trim().to_string(),
@@ -230,15 +210,15 @@ impl Service for Upstash {
             response.body = body;
         }
         let sync = self.sync.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        response.with_header("upstash-sync-token", sync.to_string())
+        self.cors.decorate(
+            response.with_header("upstash-sync-token", sync.to_string()),
+            head,
+        )
     }
 }
 
 /// `/subscribe/<channel>` or `/psubscribe/<pattern>` as an SSE stream; `None` for other paths.
-fn subscription<'r>(
-    req: &Request,
-    cors: &[(&'static str, String)],
-) -> Result<Option<Step<'r>>, Error> {
+fn subscription<'r>(req: &Request) -> Result<Option<Step<'r>>, Error> {
     let path = req.head.path();
     let (kind, raw) = if let Some(rest) = path.strip_prefix(b"/subscribe/") {
         (Kind::Channel, rest)
@@ -262,10 +242,9 @@ fn subscription<'r>(
             "ERR a subscription is streamed with chunked encoding: use HTTP/1.1".into(),
         ));
     }
-    let mut head = Response::empty(200)
+    let head = Response::empty(200)
         .with_header("Content-Type", "text/event-stream")
         .with_header("Cache-Control", "no-cache");
-    head.headers.extend(cors.iter().cloned());
     Ok(Some(Step::Subscribe(Subscription {
         head,
         kind,

@@ -61,8 +61,6 @@ pub struct Reply {
     pub format: Format,
     /// `--max-reply-bytes`: the largest answer body.
     pub max_body: usize,
-    /// The headers of every answer to this request (CORS).
-    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -74,14 +72,9 @@ impl Reply {
         self.answer(|out| self.result(&reply, out), self.bound(&reply) + 12)
     }
 
-    /// An error answer with this request's headers.
+    /// An error answer.
     pub fn error(&self, error: Error) -> Response {
-        self.with_headers(error.into_response())
-    }
-
-    fn with_headers(&self, mut response: Response) -> Response {
-        response.headers.extend(self.headers.iter().cloned());
-        response
+        error.into_response()
     }
 
     /// A 200 answer whose body `write` makes, unless `bound` passes the limit.
@@ -95,7 +88,7 @@ impl Reply {
             Format::Json => JSON,
             Format::Resp2 => RESP,
         };
-        self.with_headers(Response::bytes(200, content_type, body))
+        Response::bytes(200, content_type, body)
     }
 
     /// `{"result":…}` (or the RESP bytes).
@@ -296,7 +289,6 @@ mod tests {
             encoding,
             format,
             max_body: 1 << 20,
-            headers: Vec::new(),
         }
     }
 

@@ -109,6 +109,7 @@ fn cors(cfg: &Config) -> Cors {
         },
         methods: ALLOW,
         headers: CORS_HEADERS,
+        expose: "",
     }
 }
 
