@@ -9,7 +9,7 @@
 //! (any progress resets it); otherwise until the lanes' next visit is due. Anything pushed to the
 //! inbox wakes it at once, so a gateway with nothing to look at uses no CPU.
 //!
-//! A visit follows the connection's phase (see `connection.rs`):
+//! A visit follows the connection's phase (see `connection/`):
 //!
 //! ```text
 //!   Open       write what the client has not taken (nothing else until it has); read; a
