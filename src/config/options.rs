@@ -13,8 +13,8 @@
 //! Must never: hold state or read the environment itself (that is `args.rs`), or print.
 
 use super::values::{
-    api, count, duration, duration_text, listen_addr, log_level, optional, redis_address_text,
-    redis_target, switch, switch_text, whole, Expected, MAX_DATABASE,
+    api, bytes, count, duration, duration_text, listen_addr, log_level, optional,
+    redis_address_text, redis_target, switch, switch_text, whole, Expected, MAX_DATABASE,
 };
 use super::{Api, Config, Secret, ENV_PREFIX, MASK};
 use crate::http::origin;
@@ -67,7 +67,7 @@ impl Section {
     pub fn heading(self) -> &'static str {
         match self {
             Section::General => "OPTIONS (every option takes '--name value' or '--name=value'):",
-            Section::Limits => "  Limits (bytes or counts):",
+            Section::Limits => "  Limits (BYTES: 1048576, 512KiB, 32MiB or 1GiB; N: a count):",
             Section::Timeouts => "  Timeouts (10s, 500ms, 2m, or a number of seconds):",
             Section::Operations => "  Operations:",
             Section::Webdis => "  Webdis and Upstash APIs:",
@@ -248,20 +248,20 @@ pub static OPTIONS: &[Opt] = &[
     // ----- Limits -----
     Opt {
         flag: "--max-request-line",
-        arg: "N",
+        arg: "BYTES",
         help: "request line; longer: 414",
         section: Section::Limits,
         default: Shown::Value,
-        set: |cfg, v| put(&mut cfg.max_request_line, count(v, 1 << 20)),
+        set: |cfg, v| put(&mut cfg.max_request_line, bytes(v, 1 << 20)),
         show: |cfg| cfg.max_request_line.to_string(),
     },
     Opt {
         flag: "--max-head-bytes",
-        arg: "N",
+        arg: "BYTES",
         help: "header block; larger: 431",
         section: Section::Limits,
         default: Shown::Value,
-        set: |cfg, v| put(&mut cfg.max_head_bytes, count(v, 1 << 24)),
+        set: |cfg, v| put(&mut cfg.max_head_bytes, bytes(v, 1 << 24)),
         show: |cfg| cfg.max_head_bytes.to_string(),
     },
     Opt {
@@ -275,29 +275,29 @@ pub static OPTIONS: &[Opt] = &[
     },
     Opt {
         flag: "--max-body-bytes",
-        arg: "N",
+        arg: "BYTES",
         help: "request body; larger: 413",
         section: Section::Limits,
         default: Shown::Value,
-        set: |cfg, v| put(&mut cfg.max_body_bytes, count(v, 1 << 32)),
+        set: |cfg, v| put(&mut cfg.max_body_bytes, bytes(v, 1 << 32)),
         show: |cfg| cfg.max_body_bytes.to_string(),
     },
     Opt {
         flag: "--max-reply-bytes",
-        arg: "N",
+        arg: "BYTES",
         help: "Redis reply; larger: 502",
         section: Section::Limits,
         default: Shown::Value,
-        set: |cfg, v| put(&mut cfg.max_reply_bytes, count(v, 1 << 32)),
+        set: |cfg, v| put(&mut cfg.max_reply_bytes, bytes(v, 1 << 32)),
         show: |cfg| cfg.max_reply_bytes.to_string(),
     },
     Opt {
         flag: "--max-memory",
-        arg: "N",
+        arg: "BYTES",
         help: "bytes of client and Redis buffers, all connections together; past it: 503",
         section: Section::Limits,
         default: Shown::Value,
-        set: |cfg, v| put(&mut cfg.max_memory, count(v, 1 << 40)),
+        set: |cfg, v| put(&mut cfg.max_memory, bytes(v, 1 << 40)),
         show: |cfg| cfg.max_memory.to_string(),
     },
     // ----- Timeouts -----
@@ -539,21 +539,21 @@ pub static OPTIONS: &[Opt] = &[
     },
     Opt {
         flag: "--max-stream-buffer",
-        arg: "N",
+        arg: "BYTES",
         help: "bytes a stream may hold for a client that\n\
                does not read; beyond: disconnected",
         section: Section::Webdis,
         default: Shown::Value,
-        set: |cfg, v| put(&mut cfg.max_stream_buffer, count(v, 1 << 30)),
+        set: |cfg, v| put(&mut cfg.max_stream_buffer, bytes(v, 1 << 30)),
         show: |cfg| cfg.max_stream_buffer.to_string(),
     },
     Opt {
         flag: "--max-ws-message",
-        arg: "N",
+        arg: "BYTES",
         help: "WebSocket message; larger: close 1009",
         section: Section::Webdis,
         default: Shown::Value,
-        set: |cfg, v| put(&mut cfg.max_ws_message, count(v, 1 << 30)),
+        set: |cfg, v| put(&mut cfg.max_ws_message, bytes(v, 1 << 30)),
         show: |cfg| cfg.max_ws_message.to_string(),
     },
 ];

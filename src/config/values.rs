@@ -19,7 +19,7 @@ use crate::log::Level;
 pub type Expected = &'static str;
 
 /// What [`whole`] expects; the range of each option is in `--help`.
-const WHOLE_NUMBER: Expected = "a whole number in range (see --help)";
+const WHOLE_NUMBER: Expected = "a whole number in range";
 
 /// The longest duration an option takes: a week.
 const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -41,6 +41,32 @@ pub fn whole<T: TryFrom<u64>>(text: &str, min: u64, max: u64) -> Result<T, Expec
 /// A count or size from 1 to `max`: no limit, pool or timeout of the gateway may be zero.
 pub fn count(text: &str, max: u64) -> Result<usize, Expected> {
     whole(text, 1, max)
+}
+
+/// A size in bytes from 1 to `max`: a whole number, optionally with a binary unit (`64KiB`,
+/// `32MiB`, `1GiB`; `K`, `M`, `G` and `KB`, `MB`, `GB` mean the same).
+pub fn bytes(text: &str, max: u64) -> Result<usize, Expected> {
+    const BAD: Expected = "a size in bytes in range, like 1048576, 512KiB, 32MiB or 1GiB";
+    let units: [(&str, u64); 9] = [
+        ("KiB", 1 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("KB", 1 << 10),
+        ("MB", 1 << 20),
+        ("GB", 1 << 30),
+        ("K", 1 << 10),
+        ("M", 1 << 20),
+        ("G", 1 << 30),
+    ];
+    let (digits, unit) = units
+        .iter()
+        .find_map(|(suffix, unit)| text.strip_suffix(suffix).map(|d| (d, *unit)))
+        .unwrap_or((text, 1));
+    let n: u64 = whole(digits, 1, max).map_err(|_| BAD)?;
+    match n.checked_mul(unit) {
+        Some(total) if total <= max => usize::try_from(total).map_err(|_| BAD),
+        _ => Err(BAD),
+    }
 }
 
 /// `10s`, `500ms`, `2m`, or a bare number of seconds; never zero (a zero timeout means "block
@@ -213,6 +239,20 @@ mod tests {
         for ms in [1, 500, 1000, 1500, 60_000, 604_800_000] {
             let d = Duration::from_millis(ms);
             assert_eq!(duration(&duration_text(d)), Ok(d), "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(bytes("1048576", 1 << 30), Ok(1 << 20));
+        assert_eq!(bytes("512KiB", 1 << 30), Ok(512 << 10));
+        assert_eq!(bytes("32MiB", 1 << 30), Ok(32 << 20));
+        assert_eq!(bytes("32M", 1 << 30), Ok(32 << 20));
+        assert_eq!(bytes("1GiB", 1 << 30), Ok(1 << 30));
+        for bad in [
+            "", "0", "0MiB", "2GiB", "1.5MiB", "MiB", "-1", "1 MiB", "1mib", "1TiB",
+        ] {
+            assert!(bytes(bad, 1 << 30).is_err(), "{bad}");
         }
     }
 
