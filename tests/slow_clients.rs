@@ -613,11 +613,11 @@ fn clients_that_never_read_are_cut_and_others_are_served() {
     // first produces several 1 MiB answers for each of the 200 (about a gigabyte through Redis on
     // this machine) — a few seconds of work shared fairly among them — and only then does each
     // one's clock start. Workers never wait on a client, so the bound is that work plus one
-    // timeout, not n / workers timeouts.
+    // timeout (with the slack of a loaded machine: 20 s), not n / workers timeouts (44 s).
     assert!(
-        cut <= WRITE_TIMEOUT + Duration::from_secs(8),
+        cut <= WRITE_TIMEOUT + Duration::from_secs(8) + LATE_SLACK,
         "the last non-reader was cut {cut:?} after the attack began: more than the write timeout \
-         ({WRITE_TIMEOUT:?}) + 8 s"
+         ({WRITE_TIMEOUT:?}) + 8 s + {LATE_SLACK:?}"
     );
     // Connections that used up their share of answers are queued as bulk work, behind small
     // requests, so the normal client keeps its p95 under the limit while the non-readers are held
