@@ -1282,7 +1282,8 @@ fn shutdown_refuses_new_connections_finishes_the_request_in_flight_and_exits_0()
     // pass as the GET shares its worker batch and waits for Redis too (see
     // `admin_requests_are_not_held_up_by_a_stalled_redis`), which is another test's bug, not this one's.
     let mut unread = 0;
-    let sent = poll_until(Duration::from_secs(3), || {
+    // (Liveness bounds: generous, for a loaded machine running an unoptimised build.)
+    let sent = poll_until(Duration::from_secs(10), || {
         unread = redis.unread_bytes();
         unread > 0
     });
@@ -1290,7 +1291,7 @@ fn shutdown_refuses_new_connections_finishes_the_request_in_flight_and_exits_0()
     // In flight, as /metrics sees it: a worker holds a Redis connection (pool_in_use) for a connection that
     // is neither parked nor the scrape itself (connections_active counts the scrape too).
     let mut seen = (0.0, 0.0);
-    let in_flight = poll_until(Duration::from_secs(3), || {
+    let in_flight = poll_until(Duration::from_secs(10), || {
         let (now, _) = scrape(admin);
         seen = (
             now.value("redis_gateway_pool_in_use"),
