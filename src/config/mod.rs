@@ -282,6 +282,21 @@ pub struct Config {
     pub tokens: Tokens,
     /// See [`MAX_TRANSACTIONS`].
     pub max_transactions: usize,
+    /// Redis Cluster: the seeds (`--cluster`) and how requests are routed there.
+    pub cluster: ClusterSettings,
+}
+
+/// How to reach a Redis Cluster (`--cluster`); with no seed the gateway talks to one Redis.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// Nodes to ask for the slot map first (`host`, `port`); empty: no cluster.
+    pub seeds: Vec<(String, u16)>,
+    /// How long a request retries through a failover (`TRYAGAIN`, `CLUSTERDOWN`, a dead master)
+    /// before 503; `None`: the cluster's `cluster-node-timeout` + 2 s as the nodes report it.
+    pub retry_deadline: Option<Duration>,
+    /// Split `MSET`, `MGET`, `DEL`, `EXISTS`… whose keys span several slots into one command per
+    /// slot (not atomic) instead of refusing them with 409.
+    pub split_multi_key: bool,
 }
 
 impl Default for Config {
@@ -328,6 +343,7 @@ impl Default for Config {
             webdis: webdis::Settings::default(),
             tokens: Tokens::default(),
             max_transactions: MAX_TRANSACTIONS,
+            cluster: ClusterSettings::default(),
         }
     }
 }
