@@ -5,11 +5,14 @@
 
 mod support;
 
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use support::cluster::{RedisCluster, FORM_TIMEOUT};
-use support::{expect_status, request, Gateway, RespReply};
+use support::{expect_status, request, try_request, Gateway, RespReply};
 
 /// The one cluster, and the lock that makes the tests take turns with it.
 fn cluster() -> MutexGuard<'static, RedisCluster> {
@@ -329,4 +332,388 @@ fn a_seed_that_is_down_at_start_is_skipped() {
     let response = request(gateway.addr(), "GET", "/seed-key", &[], b"");
     expect_status(&response, 200);
     assert_eq!(response.body, b"v");
+}
+
+// ----- load: writers and readers that check every answer -----
+
+/// What the load saw.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Requests answered 2xx or 404.
+    ok: usize,
+    /// Other statuses (and transport failures as 0), with how many.
+    failures: std::collections::BTreeMap<u16, usize>,
+    /// Answers that were wrong: another key's value, or a value never written.
+    wrong: Vec<String>,
+    /// Per key: the last write answered 204, and the last write sent.
+    keys: Vec<(String, Option<u64>, u64)>,
+}
+
+/// Threads that each own some keys, and write then read them in turn until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+    threads: Vec<std::thread::JoinHandle<Tally>>,
+}
+
+impl Load {
+    fn start(addr: SocketAddr, prefix: &str, threads: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
+        let threads = (0..threads)
+            .map(|t| {
+                let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
+                let keys: Vec<String> = (0..20).map(|k| format!("{prefix}-{t}-{k}")).collect();
+                std::thread::spawn(move || load_thread(addr, &keys, &stop, &done))
+            })
+            .collect();
+        Load {
+            stop,
+            done,
+            threads,
+        }
+    }
+
+    /// Waits until `n` more requests were answered (whatever the answer).
+    fn wait_progress(&self, n: usize) {
+        let from = self.done.load(Ordering::Relaxed);
+        assert!(
+            support::poll_until(Duration::from_secs(30), || self
+                .done
+                .load(Ordering::Relaxed)
+                >= from + n),
+            "the load made no progress"
+        );
+    }
+
+    fn finish(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut all = Tally::default();
+        for thread in self.threads {
+            let tally = thread.join().expect("a load thread panicked");
+            all.ok += tally.ok;
+            for (status, n) in tally.failures {
+                *all.failures.entry(status).or_default() += n;
+            }
+            all.wrong.extend(tally.wrong);
+            all.keys.extend(tally.keys);
+        }
+        all
+    }
+}
+
+fn load_thread(addr: SocketAddr, keys: &[String], stop: &AtomicBool, done: &AtomicUsize) -> Tally {
+    let mut tally = Tally {
+        keys: keys.iter().map(|k| (k.clone(), None, 0)).collect(),
+        ..Tally::default()
+    };
+    let mut round = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        round += 1;
+        for entry in tally.keys.iter_mut() {
+            let (key, confirmed, attempted) = entry;
+            let value = format!("{key}={round}");
+            *attempted = round;
+            match try_request(addr, "PUT", &format!("/{key}"), &[], value.as_bytes()) {
+                Ok(r) if r.status == 204 => {
+                    *confirmed = Some(round);
+                    tally.ok += 1;
+                }
+                Ok(r) => *tally.failures.entry(r.status).or_default() += 1,
+                Err(_) => *tally.failures.entry(0).or_default() += 1,
+            }
+            match try_request(addr, "GET", &format!("/{key}"), &[], b"") {
+                Ok(r) if r.status == 200 => {
+                    tally.ok += 1;
+                    let text = r.text();
+                    let written = text
+                        .strip_prefix(&format!("{key}="))
+                        .and_then(|n| n.parse::<u64>().ok());
+                    if !written.is_some_and(|n| n <= *attempted) {
+                        tally.wrong.push(format!("GET {key} gave {text:?}"));
+                    }
+                }
+                Ok(r) if r.status == 404 => tally.ok += 1,
+                Ok(r) => *tally.failures.entry(r.status).or_default() += 1,
+                Err(_) => *tally.failures.entry(0).or_default() += 1,
+            }
+            done.fetch_add(2, Ordering::Relaxed);
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    }
+    tally
+}
+
+/// Checks each key's final value, read from the cluster directly: written by its own writer, and
+/// not newer than the last write sent. Returns how many keys lost an acknowledged write (Redis
+/// replicates asynchronously: a write a master acknowledged just before `kill -9` may not have
+/// reached the replica that replaces it).
+fn check_final_values(cluster: &RedisCluster, tally: &Tally) -> usize {
+    let mut lost = 0;
+    for (key, confirmed, attempted) in &tally.keys {
+        let slot = cluster.keyslot(key.as_bytes());
+        let value = cluster
+            .node(cluster.master_of(slot))
+            .cmd(&[b"GET", key.as_bytes()])
+            .bulk();
+        let Some(value) = value else {
+            lost += usize::from(confirmed.is_some());
+            continue;
+        };
+        let text = String::from_utf8_lossy(&value).into_owned();
+        let n = text
+            .strip_prefix(&format!("{key}="))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{key} holds {text:?}: not a value written to it"));
+        assert!(
+            n <= *attempted,
+            "{key} holds {text:?}, never written (last sent: {attempted})"
+        );
+        if confirmed.is_some_and(|c| n < c) {
+            lost += 1;
+        }
+    }
+    lost
+}
+
+#[test]
+fn a_master_killed_under_load_is_replaced_and_no_answer_is_wrong() {
+    let mut cluster = cluster();
+    let gateway = gateway(&cluster, &["--cluster-retry-deadline", "4s"]);
+    let addr = gateway.addr();
+    let slot = cluster.keyslot(b"probe-kill");
+    let victim = cluster.master_of(slot);
+    expect_status(&request(addr, "PUT", "/probe-kill", &[], b"alive"), 204);
+    let load = Load::start(addr, "kill", 4);
+    load.wait_progress(400);
+    cluster.node_mut(victim).kill();
+    let killed = Instant::now();
+    // The first GET of a key of the dead master's slots that is answered 200 again.
+    let served = support::poll_until(
+        Duration::from_secs(20),
+        || matches!(try_request(addr, "GET", "/probe-kill", &[], b""), Ok(r) if r.status == 200 && r.body == b"alive"),
+    );
+    let took = killed.elapsed();
+    assert!(
+        served,
+        "the killed master's slots are not served again; log:\n{}",
+        gateway.log()
+    );
+    let promoted = cluster.master_of(slot);
+    assert_ne!(promoted, victim);
+    load.wait_progress(400);
+    let tally = load.finish();
+    println!(
+        "kill -9 of master {victim}: its slots served again through the gateway after {:.2} s \
+         (cluster-node-timeout {} ms; replica {promoted} promoted); load: {} ok, failures {:?}",
+        took.as_secs_f64(),
+        support::cluster::NODE_TIMEOUT.as_millis(),
+        tally.ok,
+        tally.failures
+    );
+    assert!(tally.wrong.is_empty(), "wrong answers: {:?}", tally.wrong);
+    assert!(
+        tally.failures.keys().all(|s| [502, 503, 504].contains(s)),
+        "only 502/503/504 while the master is down: {:?}",
+        tally.failures
+    );
+    let lost = check_final_values(&cluster, &tally);
+    println!("kill -9: {lost} of {} keys lost a write acknowledged just before the kill (asynchronous replication)", tally.keys.len());
+    assert!(
+        took < Duration::from_secs(10),
+        "served again only after {took:?}"
+    );
+    // Bring the node back: it rejoins as a replica of the promoted one.
+    cluster.node_mut(victim).restart();
+    cluster.wait_ok(FORM_TIMEOUT);
+}
+
+#[test]
+fn a_manual_failover_costs_no_error() {
+    let cluster = cluster();
+    let gateway = gateway(&cluster, &["--cluster-retry-deadline", "4s"]);
+    let addr = gateway.addr();
+    let slot = cluster.keyslot(b"probe-manual");
+    let master = cluster.master_of(slot);
+    let replica = cluster.replica_of(master);
+    let load = Load::start(addr, "manual", 4);
+    load.wait_progress(400);
+    let reply = cluster.node(replica).cmd(&[b"CLUSTER", b"FAILOVER"]);
+    assert_eq!(reply, RespReply::Simple("OK".into()));
+    let switched = support::cluster::time_until(Duration::from_secs(15), || {
+        cluster.master_of(slot) == replica
+    });
+    assert!(switched.is_some(), "the replica did not take over");
+    load.wait_progress(400);
+    let tally = load.finish();
+    println!(
+        "CLUSTER FAILOVER {master} → {replica} in {:.2} s; load: {} ok, failures {:?}",
+        switched.unwrap_or_default().as_secs_f64(),
+        tally.ok,
+        tally.failures
+    );
+    assert!(tally.wrong.is_empty(), "wrong answers: {:?}", tally.wrong);
+    assert!(
+        tally.failures.is_empty(),
+        "a manual failover must cost no error: {:?}",
+        tally.failures
+    );
+    assert_eq!(
+        check_final_values(&cluster, &tally),
+        0,
+        "nothing acknowledged is lost"
+    );
+    cluster.wait_ok(FORM_TIMEOUT);
+}
+
+#[test]
+fn resharding_under_load_gives_no_wrong_answer_and_no_error() {
+    let cluster = cluster();
+    let gateway = gateway(&cluster, &["--cluster-retry-deadline", "4s"]);
+    let addr = gateway.addr();
+    let masters = cluster.masters();
+    let (from, to) = (masters[0], masters[1]);
+    let load = Load::start(addr, "reshard", 4);
+    load.wait_progress(400);
+    let started = Instant::now();
+    let out = std::process::Command::new(support::cluster::redis_cli())
+        .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+        .args([
+            "--cluster-from",
+            &cluster.id(from),
+            "--cluster-to",
+            &cluster.id(to),
+        ])
+        .args(["--cluster-slots", "400", "--cluster-yes"])
+        .output()
+        .expect("run redis-cli --cluster reshard");
+    assert!(
+        out.status.success(),
+        "reshard failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let took = started.elapsed();
+    load.wait_progress(400);
+    let tally = load.finish();
+    println!(
+        "resharding 400 slots {from} → {to} under load took {:.2} s; load: {} ok, failures {:?}",
+        took.as_secs_f64(),
+        tally.ok,
+        tally.failures
+    );
+    assert!(tally.wrong.is_empty(), "wrong answers: {:?}", tally.wrong);
+    assert!(
+        tally.failures.is_empty(),
+        "resharding must cost no error: {:?}",
+        tally.failures
+    );
+    assert_eq!(
+        check_final_values(&cluster, &tally),
+        0,
+        "nothing acknowledged is lost"
+    );
+    cluster.wait_ok(FORM_TIMEOUT);
+}
+
+#[test]
+fn subscriptions_survive_the_death_of_their_node() {
+    let mut cluster = cluster();
+    // The subscriptions start on the first seed: a master, killed below.
+    let victim = cluster.masters()[0];
+    let others: Vec<String> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.port() != victim)
+        .map(|n| format!("127.0.0.1:{}", n.port()))
+        .collect();
+    let seeds = format!("127.0.0.1:{victim},{}", others.join(","));
+    let gateway = webdis_gateway(&seeds, &["--cluster-retry-deadline", "4s"]);
+    let addr = gateway.addr();
+    let mut stream = support::connect(addr);
+    stream
+        .write_all(format!("GET /SUBSCRIBE/news HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .expect("send the subscription");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("set a read timeout");
+    let mut seen = Vec::new();
+    let mut read_until = |seen: &mut Vec<u8>,
+                          what: &str,
+                          within: Duration,
+                          mut poke: Box<dyn FnMut() + '_>|
+     -> bool {
+        support::poll_until(within, || {
+            poke();
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = stream.read(&mut buf) {
+                seen.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(seen).contains(what)
+        })
+    };
+    assert!(
+        read_until(
+            &mut seen,
+            r#"["subscribe","news",1]"#,
+            Duration::from_secs(10),
+            Box::new(|| {})
+        ),
+        "no confirmation: {}",
+        String::from_utf8_lossy(&seen)
+    );
+    cluster.node_mut(victim).kill();
+    let killed = Instant::now();
+    assert!(
+        read_until(
+            &mut seen,
+            r#""lost","news""#,
+            Duration::from_secs(10),
+            Box::new(|| {})
+        ),
+        "no lost event: {}",
+        String::from_utf8_lossy(&seen)
+    );
+    let mut n = 0;
+    let delivered = read_until(
+        &mut seen,
+        r#""message","news","after-"#,
+        Duration::from_secs(20),
+        Box::new(|| {
+            n += 1;
+            let _ = try_request(addr, "GET", &format!("/PUBLISH/news/after-{n}"), &[], b"");
+        }),
+    );
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    let elections: Vec<String> = cluster
+        .running()
+        .flat_map(|n| {
+            let port = n.port();
+            n.log()
+                .lines()
+                .filter(|l| l.contains("ailover") || l.contains("lection") || l.contains("FAIL"))
+                .map(|l| format!("{port}: {l}"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        delivered,
+        "no message after node {victim} died (masters now {:?}): {text}\n{}\n{}",
+        cluster.masters(),
+        gateway.log(),
+        elections.join("\n")
+    );
+    println!(
+        "pub/sub: subscriptions on the killed node {victim} delivered again after {:.2} s",
+        killed.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        text.matches(r#"["subscribe","news",1]"#).count(),
+        2,
+        "confirmed again: {text}"
+    );
+    drop(stream);
+    cluster.node_mut(victim).restart();
+    cluster.wait_ok(FORM_TIMEOUT);
 }

@@ -41,6 +41,10 @@ impl RedisCluster {
                     &timeout,
                     "--cluster-port",
                     &bus,
+                    // A replica syncs at once (the default waits 5 s for more replicas); until
+                    // it has synced it cannot replace its master.
+                    "--repl-diskless-sync-delay",
+                    "0",
                 ])
             })
             .collect();
@@ -64,8 +68,9 @@ impl RedisCluster {
         cluster
     }
 
-    /// Polls until every running node reports `cluster_state:ok`, and the nodes agree on the
-    /// masters of every slot.
+    /// Polls until every running node reports `cluster_state:ok`, the nodes agree on the
+    /// masters of every slot, and every replica's link to its master is up (a replica that has
+    /// not synced yet cannot replace its master).
     ///
     /// # Panics
     /// After `within`, with each node's `CLUSTER INFO`.
@@ -77,6 +82,16 @@ impl RedisCluster {
                     return false;
                 };
                 if !matches!(&info, RespReply::Bulk(b) if String::from_utf8_lossy(b).contains("cluster_state:ok"))
+                {
+                    return false;
+                }
+                let Ok(RespReply::Bulk(replication)) = node.try_cmd(&[b"INFO", b"replication"])
+                else {
+                    return false;
+                };
+                let replication = String::from_utf8_lossy(&replication).into_owned();
+                if replication.contains("role:slave")
+                    && !replication.contains("master_link_status:up")
                 {
                     return false;
                 }

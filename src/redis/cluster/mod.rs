@@ -147,9 +147,11 @@ impl Cluster {
             ));
         }
         let topology = Arc::new(Topology::new(cfg, metrics, budget));
+        let hub = Hub::new(cfg.clone(), Arc::clone(&topology.hub_address));
+        let _ = topology.hub.set(Arc::clone(&hub));
         let thread = topology.spawn()?;
         Ok(Cluster {
-            hub: Hub::new(cfg.clone(), Arc::clone(&topology.hub_address)),
+            hub,
             topology,
             transactions: Slots::new(cfg.max_transactions),
             checkout_timeout: cfg.checkout_timeout,

@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +32,7 @@ use crate::config::{Config, RedisTarget};
 use crate::log;
 use crate::memory::Budget;
 use crate::metrics::Metrics;
+use crate::redis::subscriber::Hub;
 use crate::redis::{maintainer, Address, Conn, Error, Pool, PoolStats};
 use crate::resp::Value;
 
@@ -67,6 +68,8 @@ pub struct Topology {
     budget: Arc<Budget>,
     /// Where the subscriptions live: a node of the map.
     pub hub_address: Arc<Address>,
+    /// The subscriptions, once made: a hub that lost its connection asks for a refresh.
+    pub hub: OnceLock<Arc<Hub>>,
     state: Mutex<State>,
     /// Signalled when a refresh is wanted, when one ends, and on close.
     changed: Condvar,
@@ -107,6 +110,7 @@ impl Topology {
             metrics,
             budget: Arc::clone(budget),
             hub_address: Address::new(&at),
+            hub: OnceLock::new(),
             state: Mutex::new(State {
                 wanted: true,
                 ..State::default()
@@ -306,10 +310,12 @@ impl Topology {
                         .wait_timeout(state, wait.max(Duration::from_millis(1)))
                         .unwrap_or_else(PoisonError::into_inner);
                     state = next;
-                    if timeout.timed_out() && !state.wanted {
-                        // A master whose pool lost every connection may have failed over.
-                        state.wanted = state.nodes.values().any(|n| n.pool.stats().open == 0)
-                            && state.map.is_some();
+                    if timeout.timed_out() && !state.wanted && state.map.is_some() {
+                        // A master whose pool lost every connection, or the subscriptions'
+                        // node, may have failed over.
+                        let hub_down = self.hub.get().is_some_and(|hub| hub.is_disconnected());
+                        state.wanted =
+                            hub_down || state.nodes.values().any(|n| n.pool.stats().open == 0);
                     }
                 }
             }
@@ -349,14 +355,28 @@ impl Topology {
                 Err(e) => failures.push(format!("{}:{}: {e}", addr.0, addr.1)),
             }
         }
+        log::debug(format_args!(
+            "redis cluster: refresh asked {} nodes: {}",
+            failures.len() + usize::from(learned.is_some()),
+            if learned.is_some() { "a map" } else { "no map" }
+        ));
         let mut state = self.lock();
         state.generation += 1;
         match learned {
             Some((map, commands, node_timeout)) => {
-                if state.failure.take().is_some() || state.map.is_none() {
+                let masters_changed = state
+                    .map
+                    .as_ref()
+                    .is_some_and(|old| old.masters() != map.masters());
+                if state.failure.take().is_some() || state.map.is_none() || masters_changed {
+                    let masters: Vec<String> = map
+                        .masters()
+                        .iter()
+                        .map(|(host, port)| format!("{host}:{port}"))
+                        .collect();
                     log::info(format_args!(
-                        "redis cluster: {} masters, {} nodes, {} uncovered slots",
-                        map.masters().len(),
+                        "redis cluster: masters {}, {} nodes known, {} slots without a master",
+                        masters.join(" "),
                         map.nodes().len(),
                         map.uncovered()
                     ));
