@@ -488,7 +488,7 @@ fn a_master_killed_under_load_is_replaced_and_no_answer_is_wrong() {
     expect_status(&request(addr, "PUT", "/probe-kill", &[], b"alive"), 204);
     let load = Load::start(addr, "kill", 4);
     load.wait_progress(400);
-    cluster.node_mut(victim).kill();
+    cluster.kill(victim);
     let killed = Instant::now();
     // The first GET of a key of the dead master's slots that is answered 200 again.
     let served = support::poll_until(
@@ -526,7 +526,7 @@ fn a_master_killed_under_load_is_replaced_and_no_answer_is_wrong() {
         "served again only after {took:?}"
     );
     // Bring the node back: it rejoins as a replica of the promoted one.
-    cluster.node_mut(victim).restart();
+    cluster.restart(victim);
     cluster.wait_ok(FORM_TIMEOUT);
 }
 
@@ -663,7 +663,7 @@ fn subscriptions_survive_the_death_of_their_node() {
         "no confirmation: {}",
         String::from_utf8_lossy(&seen)
     );
-    cluster.node_mut(victim).kill();
+    cluster.kill(victim);
     let killed = Instant::now();
     assert!(
         read_until(
@@ -714,6 +714,71 @@ fn subscriptions_survive_the_death_of_their_node() {
         "confirmed again: {text}"
     );
     drop(stream);
-    cluster.node_mut(victim).restart();
+    cluster.restart(victim);
     cluster.wait_ok(FORM_TIMEOUT);
+}
+
+#[test]
+fn the_upstash_api_pipelines_across_masters_and_keeps_transactions_in_one_slot() {
+    let cluster = cluster();
+    let seeds = cluster.seeds();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--api",
+        "upstash",
+        "--token",
+        "t0k3n",
+        "--cluster",
+        &seeds,
+    ];
+    let gateway = Gateway::spawn(&args, &[]);
+    gateway.wait_ready();
+    let addr = gateway.addr();
+    let post = |path: &str, body: &str| {
+        let headers = [
+            ("Authorization", "Bearer t0k3n"),
+            ("Content-Type", "application/json"),
+        ];
+        request(addr, "POST", path, &headers, body.as_bytes())
+    };
+    // foo and bar live on different masters: a pipeline is independent commands, each routed.
+    let pipeline = post(
+        "/pipeline",
+        r#"[["SET","foo","1"],["SET","bar","2"],["MGET","{u}x","{u}y"],["GET","foo"],["GET","bar"]]"#,
+    );
+    expect_status(&pipeline, 200);
+    assert_eq!(
+        pipeline.text(),
+        r#"[{"result":"OK"},{"result":"OK"},{"result":[null,null]},{"result":"1"},{"result":"2"}]"#
+    );
+    let one_slot = post(
+        "/multi-exec",
+        r#"[["SET","{u}x","1"],["INCR","{u}x"],["GET","{u}x"]]"#,
+    );
+    expect_status(&one_slot, 200);
+    assert_eq!(
+        one_slot.text(),
+        r#"[{"result":"OK"},{"result":2},{"result":"2"}]"#
+    );
+    let two_slots = post("/multi-exec", r#"[["SET","foo","3"],["SET","bar","4"]]"#);
+    expect_status(&two_slots, 409);
+    assert!(
+        two_slots.text().contains("hash tag"),
+        "{}",
+        two_slots.text()
+    );
+    assert_eq!(
+        cluster.cli_get("foo").as_deref(),
+        Some("1"),
+        "nothing of the refused transaction ran"
+    );
+    for key in ["foo", "bar", "{u}x"] {
+        let slot = cluster.keyslot(key.as_bytes());
+        cluster
+            .node(cluster.master_of(slot))
+            .cmd(&[b"DEL", key.as_bytes()]);
+    }
 }

@@ -3,10 +3,10 @@
 //! --cluster create`, and helpers to read it directly (no gateway in between).
 
 use super::redis::{RedisServer, RespReply};
-use super::{free_port, poll_until};
+use super::{free_port, poll_until, TempDir};
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `cluster-node-timeout` the test clusters run with.
@@ -15,9 +15,16 @@ pub const NODE_TIMEOUT: Duration = Duration::from_millis(1000);
 pub const FORM_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Six nodes, three of them masters, one replica each.
+///
+/// A cluster shared by a test file lives in a `static`, which Rust never drops: a watchdog
+/// (`sh`, polling the test process every second) kills the nodes and removes their
+/// directories once the test process is gone. Kill and restart nodes through
+/// [`RedisCluster::kill`] and [`RedisCluster::restart`], so that it knows their process ids.
 pub struct RedisCluster {
     /// The nodes, in the order they were started (the first three became masters).
     pub nodes: Vec<RedisServer>,
+    /// What the watchdog reads: `pids` and `dirs`.
+    watch: TempDir,
 }
 
 impl RedisCluster {
@@ -63,9 +70,54 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = RedisCluster { nodes };
+        let cluster = RedisCluster {
+            nodes,
+            watch: TempDir::new("cluster-watch"),
+        };
+        cluster.record();
+        cluster.spawn_watchdog();
         cluster.wait_ok(FORM_TIMEOUT);
         cluster
+    }
+
+    /// Writes the process ids and directories the watchdog cleans up.
+    fn record(&self) {
+        let pids: Vec<String> = self.running().map(|n| n.pid().to_string()).collect();
+        let mut dirs: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| n.dir().display().to_string())
+            .collect();
+        dirs.push(self.watch.path().display().to_string());
+        std::fs::write(self.watch.path().join("pids"), pids.join(" ")).expect("write the pid file");
+        std::fs::write(self.watch.path().join("dirs"), dirs.join(" ")).expect("write the dir file");
+    }
+
+    fn spawn_watchdog(&self) {
+        let dir = self.watch.path().display().to_string();
+        let script = format!(
+            "while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 $(cat {dir}/pids) 2>/dev/null; rm -rf $(cat {dir}/dirs)",
+            std::process::id()
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the cluster's watchdog (sh)");
+    }
+
+    /// Kills the node on `port` with SIGKILL (`kill -9`).
+    pub fn kill(&mut self, port: u16) {
+        self.node_mut(port).kill();
+        self.record();
+    }
+
+    /// Starts the node on `port` again, with its `nodes.conf`: it rejoins the cluster.
+    pub fn restart(&mut self, port: u16) {
+        self.node_mut(port).restart();
+        self.record();
     }
 
     /// Polls until every running node reports `cluster_state:ok`, the nodes agree on the
@@ -137,8 +189,7 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no node on port {port}"))
     }
 
-    /// The node on `port`, to kill or restart.
-    pub fn node_mut(&mut self, port: u16) -> &mut RedisServer {
+    fn node_mut(&mut self, port: u16) -> &mut RedisServer {
         self.nodes
             .iter_mut()
             .find(|n| n.port() == port)

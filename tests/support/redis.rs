@@ -330,6 +330,11 @@ impl RedisServer {
         self.cmd_result(args)
     }
 
+    /// Its working directory (`--dir`: its log, and `nodes.conf` for a cluster node).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// Whether the child runs (it was not killed).
     pub fn is_running(&self) -> bool {
         self.child.is_some()
