@@ -6,7 +6,7 @@ use super::redis::{RedisServer, RespReply};
 use super::{free_port, poll_until, TempDir};
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `cluster-node-timeout` the test clusters run with.
@@ -25,6 +25,8 @@ pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,
     /// What the watchdog reads: `pids` and `dirs`.
     watch: TempDir,
+    /// The watchdog; it ends by itself after the test process.
+    watchdog: Option<Child>,
 }
 
 impl RedisCluster {
@@ -70,12 +72,13 @@ impl RedisCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = RedisCluster {
+        let mut cluster = RedisCluster {
             nodes,
             watch: TempDir::new("cluster-watch"),
+            watchdog: None,
         };
         cluster.record();
-        cluster.spawn_watchdog();
+        cluster.watchdog = Some(cluster.spawn_watchdog());
         cluster.wait_ok(FORM_TIMEOUT);
         cluster
     }
@@ -93,7 +96,7 @@ impl RedisCluster {
         std::fs::write(self.watch.path().join("dirs"), dirs.join(" ")).expect("write the dir file");
     }
 
-    fn spawn_watchdog(&self) {
+    fn spawn_watchdog(&self) -> Child {
         let dir = self.watch.path().display().to_string();
         let script = format!(
             "while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 $(cat {dir}/pids) 2>/dev/null; rm -rf $(cat {dir}/dirs)",
@@ -105,7 +108,7 @@ impl RedisCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start the cluster's watchdog (sh)");
+            .expect("start the cluster's watchdog (sh)")
     }
 
     /// Kills the node on `port` with SIGKILL (`kill -9`).
