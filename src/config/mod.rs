@@ -286,6 +286,22 @@ pub struct Config {
     pub cluster: ClusterSettings,
 }
 
+impl fmt::Display for ClusterSettings {
+    /// The seeds, as the start-up line names them: `cluster 10.0.0.1:7000,10.0.0.2:7000`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cluster ")?;
+        for (i, (host, port)) in self.seeds.iter().enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            if host.contains(':') {
+                write!(f, "{comma}[{host}]:{port}")?;
+            } else {
+                write!(f, "{comma}{host}:{port}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How to reach a Redis Cluster (`--cluster`); with no seed the gateway talks to one Redis.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterSettings {

@@ -225,11 +225,15 @@ pub fn run(cfg: Config) -> io::Result<()> {
     let admin_note = admin_addr
         .map(|a| format!(", admin on {a}"))
         .unwrap_or_default();
+    let redis = if cfg.cluster.seeds.is_empty() {
+        cfg.redis.to_string()
+    } else {
+        cfg.cluster.to_string()
+    };
     log::startup(format_args!(
-        "redis-gateway {} listening on {local} ({} API), redis {}, {} workers, pool {}{admin_note}",
+        "redis-gateway {} listening on {local} ({} API), redis {redis}, {} workers, pool {}{admin_note}",
         env!("CARGO_PKG_VERSION"),
         cfg.api.name(),
-        cfg.redis,
         cfg.workers,
         cfg.pool_size
     ));

@@ -17,6 +17,18 @@ use crate::resp::Value;
 
 /// Most commands kept (Redis 7.0 has about 240 with subcommands; modules add some).
 pub const MAX_COMMANDS: usize = 4096;
+/// Commands that must see every node, refused when Redis gives no tips (before 7.0): the one
+/// hand-kept list, for old servers only.
+const PRE_TIPS_ALL_NODES: &[&[u8]] = &[
+    b"keys",
+    b"scan",
+    b"dbsize",
+    b"flushall",
+    b"flushdb",
+    b"randomkey",
+    b"script",
+    b"function",
+];
 /// Longest command name kept.
 const MAX_NAME_BYTES: usize = 64;
 
@@ -92,6 +104,19 @@ impl Commands {
         if let Value::Array(entries) = reply {
             for entry in entries {
                 commands.add(entry);
+            }
+        }
+        let tipped = commands
+            .specs
+            .values()
+            .any(|s| s.request != RequestPolicy::Default || s.response != ResponsePolicy::Default);
+        if !tipped {
+            // A Redis before 7.0 gives no tips: without them, the commands that must see every
+            // node would answer for one master only. Those named here are refused instead.
+            for name in PRE_TIPS_ALL_NODES {
+                if let Some(spec) = commands.specs.get_mut(*name) {
+                    spec.request = RequestPolicy::Special;
+                }
             }
         }
         commands
@@ -286,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn a_redis_6_entry_without_tips_has_default_policies() {
+    fn without_tips_redis_6_refuses_the_commands_that_need_every_node() {
         let reply = Value::Array(vec![Value::Array(vec![
             bulk("keys"),
             Value::Integer(2),
@@ -297,7 +322,11 @@ mod tests {
         ])]);
         let commands = Commands::parse(&reply);
         let keys = commands.spec(&["KEYS", "*"]).unwrap();
-        assert_eq!(keys.request, RequestPolicy::Default);
+        assert_eq!(
+            keys.request,
+            RequestPolicy::Special,
+            "refused: without tips it would see one master only"
+        );
         assert_eq!(keys.response, ResponsePolicy::Default);
     }
 }
