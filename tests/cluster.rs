@@ -525,6 +525,22 @@ fn a_master_killed_under_load_is_replaced_and_no_answer_is_wrong() {
         took < Duration::from_secs(10),
         "served again only after {took:?}"
     );
+    // A gateway that starts while a node is down (and named first among the seeds) serves too.
+    let seeds = format!("127.0.0.1:{victim},{}", cluster.seeds());
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--cluster",
+        &seeds,
+    ];
+    let late = Gateway::spawn(&args, &[]);
+    late.wait_ready();
+    let response = request(late.addr(), "GET", "/probe-kill", &[], b"");
+    expect_status(&response, 200);
+    assert_eq!(response.body, b"alive");
+    drop(late);
     // Bring the node back: it rejoins as a replica of the promoted one.
     cluster.restart(victim);
     cluster.wait_ok(FORM_TIMEOUT);

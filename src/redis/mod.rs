@@ -1,7 +1,7 @@
 //! Everything that touches a Redis socket, behind one seam ([`Backend`]): one connection
 //! ([`Conn`]), the pool workers borrow from ([`Pool`], [`PooledConn`]), the thread that keeps the
-//! pool full ([`maintainer`]), the shared subscriptions ([`subscriber`]), and the one topology
-//! served today: a single server ([`Standalone`]).
+//! pool full ([`maintainer`]), the shared subscriptions ([`subscriber`]), and the topologies: a
+//! single server ([`Standalone`]) and a Redis Cluster ([`Cluster`]).
 //!
 //! A connection that saw an I/O error, a timeout or a malformed reply is never reused: a late reply
 //! would otherwise answer the next request. It is dropped, and the maintainer opens a new one.

@@ -6,7 +6,8 @@
 //!   worker ── want_refresh (MOVED, CLUSTERDOWN, READONLY, a master unreachable) ──┐
 //!                                                                                 ▼
 //!   redis-cluster thread: one refresh at a time, ≥ REFRESH_COOLDOWN apart, and every
-//!   REFRESH_INTERVAL: CLUSTER SLOTS asked of the known nodes in random order, then the seeds
+//!   REFRESH_INTERVAL (every HEALTH_INTERVAL while no node has answered yet):
+//!   CLUSTER SLOTS asked of the known nodes in random order, then the seeds
 //!        │ new map → pools for new masters; pools of nodes no longer masters closed;
 //!        │           the subscriptions' Address moved off a node the map no longer names
 //!        ▼
@@ -295,13 +296,20 @@ impl Topology {
                     if state.closed {
                         return;
                     }
-                    let due = state.wanted || last.elapsed() >= REFRESH_INTERVAL;
-                    if due && last.elapsed() >= REFRESH_COOLDOWN {
+                    // Without a map (no node answered yet), keep asking every HEALTH_INTERVAL.
+                    let cooldown = if state.map.is_none() && !state.wanted {
+                        HEALTH_INTERVAL
+                    } else {
+                        REFRESH_COOLDOWN
+                    };
+                    let due =
+                        state.wanted || state.map.is_none() || last.elapsed() >= REFRESH_INTERVAL;
+                    if due && last.elapsed() >= cooldown {
                         state.wanted = false;
                         break;
                     }
                     let wait = if due {
-                        REFRESH_COOLDOWN.saturating_sub(last.elapsed())
+                        cooldown.saturating_sub(last.elapsed())
                     } else {
                         HEALTH_INTERVAL
                     };
