@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use self::map::NodeAddr;
 use self::route::{by_slot, cross_slot_text, route, Route};
-use self::topology::Topology;
+use self::topology::{Node, Topology};
 use super::backend::{Backend, Command, Outcome};
 use super::maintainer::{MAX_BACKOFF, MIN_BACKOFF};
 use super::standalone::round_trip;
@@ -337,18 +337,24 @@ impl Backend for Cluster {
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        for (addr, members) in groups {
-            let args: Vec<&[Cow<'_, [u8]>]> = members
-                .iter()
-                .filter_map(|(i, _)| commands.get(*i).map(|c| c.args))
-                .collect();
-            let replies = match self.topology.node(&addr) {
-                Some(node) => round_trip(&node.pool, &args, self.checkout_timeout),
-                None => args
+        // Connections are taken in one order (by address), so that two workers each holding one
+        // master's last free connection can never wait for each other's.
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        let batches: Vec<Vec<&[Cow<'_, [u8]>]>> = groups
+            .iter()
+            .map(|(_, members)| {
+                members
                     .iter()
-                    .map(|_| Err(Error::Unavailable("the gateway is shutting down".into())))
-                    .collect(),
-            };
+                    .filter_map(|(i, _)| commands.get(*i).map(|c| c.args))
+                    .collect()
+            })
+            .collect();
+        let nodes: Vec<Option<Arc<Node>>> = groups
+            .iter()
+            .map(|(addr, _)| self.topology.node(addr))
+            .collect();
+        let all_replies = self.pipelines(&nodes, &batches);
+        for ((addr, members), replies) in groups.into_iter().zip(all_replies) {
             for ((i, slot), reply) in members.into_iter().zip(replies) {
                 let finished = match reply {
                     Ok(value) if !needs_resolving(&value) => Ok(value),
@@ -485,6 +491,54 @@ impl Backend for Cluster {
             let _ = handle.join();
         }
         self.topology.join_all();
+    }
+}
+
+impl Cluster {
+    /// One pipeline per master, all written before any reply is read, so that the masters work
+    /// at once: one result per command of each batch. A pipeline that found its pooled
+    /// connection closed by Redis (nothing ran) is sent again on its own.
+    fn pipelines(
+        &self,
+        nodes: &[Option<Arc<Node>>],
+        batches: &[Vec<&[Cow<'_, [u8]>]>],
+    ) -> Vec<Vec<Result<Value, Error>>> {
+        let gone = || Error::Unavailable("the gateway is shutting down".into());
+        let mut sent = Vec::with_capacity(nodes.len());
+        for (node, batch) in nodes.iter().zip(batches) {
+            let Some(node) = node else {
+                sent.push(Err(gone()));
+                continue;
+            };
+            match node.pool.checkout(self.checkout_timeout) {
+                Ok(mut conn) => match conn.send(batch) {
+                    Ok(()) => sent.push(Ok(conn)),
+                    Err(e) => sent.push(Err(e)),
+                },
+                Err(e) => sent.push(Err(e)),
+            }
+        }
+        let mut all = Vec::with_capacity(nodes.len());
+        for ((node, batch), conn) in nodes.iter().zip(batches).zip(sent) {
+            let (values, error) = match conn {
+                Ok(mut conn) => conn.receive(batch.len()),
+                Err(e) => (Vec::new(), Some(e)),
+            };
+            let replies = match (error, node) {
+                (None, _) => values.into_iter().map(Ok).collect(),
+                // Redis had closed the pooled connection before the commands reached it.
+                (Some(Error::Stale), Some(node)) if values.is_empty() => {
+                    round_trip(&node.pool, batch, self.checkout_timeout)
+                }
+                (Some(e), _) => {
+                    let mut replies: Vec<_> = values.into_iter().map(Ok).collect();
+                    replies.resize_with(batch.len(), || Err(e.clone()));
+                    replies
+                }
+            };
+            all.push(replies);
+        }
+        all
     }
 }
 
