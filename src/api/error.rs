@@ -19,7 +19,10 @@
 //! | key does not exist                           | 404    | kept       |
 //! | WebSocket version other than 13              | 426 + `Sec-WebSocket-Version` | closed |
 //! | Redis `WRONGTYPE`                            | 409    | kept       |
-//! | Redis `LOADING` `BUSY` `READONLY` `MASTERDOWN` `TRYAGAIN` | 503 + `Retry-After` | kept |
+//! | Redis `LOADING` `BUSY` `READONLY` `MASTERDOWN` `TRYAGAIN` `CLUSTERDOWN` | 503 + `Retry-After` | kept |
+//! | Redis Cluster: keys in several hash slots (`{tag}` is the fix) | 409 | kept |
+//! | Redis Cluster: another database, a command with no merge rule | 400 | kept |
+//! | Redis Cluster: a split multi-key command failed on some slots | 502 | kept |
 //! | Redis `OOM`                                  | 507    | kept       |
 //! | other Redis error reply, bad or odd reply    | 502    | kept       |
 //! | Redis unreachable, pool exhausted            | 503 + `Retry-After` | kept |
@@ -120,6 +123,11 @@ impl Error {
                 redis::Error::NoSuchDatabase(_) => 400,
                 redis::Error::MemoryBudget => 503,
                 redis::Error::Unavailable(_) | redis::Error::Handshake(_) => 503,
+                redis::Error::Refused(why, _) => match why {
+                    redis::Refusal::CrossSlot => 409,
+                    redis::Refusal::Unsupported => 400,
+                    redis::Refusal::Partial => 502,
+                },
                 redis::Error::Io(_)
                 | redis::Error::Closed
                 | redis::Error::Stale
@@ -182,7 +190,7 @@ fn reply_status(text: &[u8]) -> u16 {
     let code = text.split(|b| *b == b' ').next().unwrap_or_default();
     match code {
         b"WRONGTYPE" => 409,
-        b"LOADING" | b"BUSY" | b"READONLY" | b"MASTERDOWN" | b"TRYAGAIN" => 503,
+        b"LOADING" | b"BUSY" | b"READONLY" | b"MASTERDOWN" | b"TRYAGAIN" | b"CLUSTERDOWN" => 503,
         b"OOM" => 507,
         _ => 502,
     }

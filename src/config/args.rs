@@ -116,6 +116,13 @@ where
             expected: "a password too (--redis-password or REDIS_PASSWORD)",
         });
     }
+    if !cfg.cluster.seeds.is_empty() && cfg.redis.db != 0 {
+        return Err(ArgError::BadValue {
+            flag: "--db",
+            value: cfg.redis.db.to_string(),
+            expected: "0 with --cluster (a Redis Cluster has only database 0)",
+        });
+    }
     if cfg.api == super::Api::Upstash && cfg.tokens.full.is_none() {
         return Err(ArgError::BadValue {
             flag: "--api",

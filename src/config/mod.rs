@@ -282,6 +282,37 @@ pub struct Config {
     pub tokens: Tokens,
     /// See [`MAX_TRANSACTIONS`].
     pub max_transactions: usize,
+    /// Redis Cluster: the seeds (`--cluster`) and how requests are routed there.
+    pub cluster: ClusterSettings,
+}
+
+impl fmt::Display for ClusterSettings {
+    /// The seeds, as the start-up line names them: `cluster 10.0.0.1:7000,10.0.0.2:7000`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cluster ")?;
+        for (i, (host, port)) in self.seeds.iter().enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            if host.contains(':') {
+                write!(f, "{comma}[{host}]:{port}")?;
+            } else {
+                write!(f, "{comma}{host}:{port}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How to reach a Redis Cluster (`--cluster`); with no seed the gateway talks to one Redis.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// Nodes to ask for the slot map first (`host`, `port`); empty: no cluster.
+    pub seeds: Vec<(String, u16)>,
+    /// How long a request retries through a failover (`TRYAGAIN`, `CLUSTERDOWN`, a dead master)
+    /// before 503; `None`: the cluster's `cluster-node-timeout` + 2 s as the nodes report it.
+    pub retry_deadline: Option<Duration>,
+    /// Split `MSET`, `MGET`, `DEL`, `EXISTS`… whose keys span several slots into one command per
+    /// slot (not atomic) instead of refusing them with 409.
+    pub split_multi_key: bool,
 }
 
 impl Default for Config {
@@ -328,6 +359,7 @@ impl Default for Config {
             webdis: webdis::Settings::default(),
             tokens: Tokens::default(),
             max_transactions: MAX_TRANSACTIONS,
+            cluster: ClusterSettings::default(),
         }
     }
 }

@@ -13,8 +13,9 @@
 //! Must never: hold state or read the environment itself (that is `args.rs`), or print.
 
 use super::values::{
-    api, bytes, count, duration, duration_text, listen_addr, log_level, optional,
-    redis_address_text, redis_target, switch, switch_text, whole, Expected, MAX_DATABASE,
+    api, bytes, cluster_seeds, cluster_seeds_text, count, duration, duration_or_auto,
+    duration_or_auto_text, duration_text, listen_addr, log_level, optional, redis_address_text,
+    redis_target, switch, switch_text, whole, Expected, MAX_DATABASE,
 };
 use super::{Api, Config, Secret, ENV_PREFIX, MASK};
 use crate::http::origin;
@@ -210,6 +211,26 @@ pub static OPTIONS: &[Opt] = &[
         show: |cfg| cfg.redis.db.to_string(),
     },
     Opt {
+        flag: "--cluster",
+        arg: "HOST:PORT,...",
+        help: "Redis Cluster seed nodes (instead of --redis);\n\
+               AUTH as for one Redis; database 0 only",
+        section: Section::General,
+        default: Shown::Stated("off"),
+        set: |cfg, v| put(&mut cfg.cluster.seeds, cluster_seeds(v)),
+        show: |cfg| cluster_seeds_text(&cfg.cluster.seeds),
+    },
+    Opt {
+        flag: "--cluster-split-multi-key",
+        arg: "on|off",
+        help: "cluster: split MSET/MGET/DEL/EXISTS across slots\n\
+               (NOT atomic); off: 409 naming {hash tags}",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.cluster.split_multi_key, switch(v)),
+        show: |cfg| switch_text(cfg.cluster.split_multi_key),
+    },
+    Opt {
         flag: "--workers",
         arg: "N",
         help: "worker threads",
@@ -354,6 +375,16 @@ pub static OPTIONS: &[Opt] = &[
         default: Shown::Value,
         set: |cfg, v| put(&mut cfg.redis_timeout, duration(v)),
         show: |cfg| duration_text(cfg.redis_timeout),
+    },
+    Opt {
+        flag: "--cluster-retry-deadline",
+        arg: "T|auto",
+        help: "cluster: retry through a failover, then 503;\n\
+               auto: cluster-node-timeout + 2s",
+        section: Section::Timeouts,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.cluster.retry_deadline, duration_or_auto(v)),
+        show: |cfg| duration_or_auto_text(cfg.cluster.retry_deadline),
     },
     Opt {
         flag: "--checkout-timeout",
@@ -643,6 +674,9 @@ mod tests {
             ("--api", "upstash"),
             ("--allow-origin", "https://a.example,https://b.example"),
             ("--max-transactions", "3"),
+            ("--cluster", "10.0.0.1:7000,[::1]:7001"),
+            ("--cluster-retry-deadline", "3s"),
+            ("--cluster-split-multi-key", "on"),
         ];
         for (flag, value) in cases {
             let opt = find(flag).unwrap();

@@ -179,6 +179,53 @@ fn host_port(text: &str) -> Option<(String, Option<u16>)> {
     }
 }
 
+/// `HOST:PORT[,HOST:PORT…]`: the seeds of a Redis Cluster (a port is required); empty: none.
+pub fn cluster_seeds(text: &str) -> Result<Vec<(String, u16)>, Expected> {
+    const BAD: Expected = "HOST:PORT[,HOST:PORT...], e.g. 10.0.0.1:7000,10.0.0.2:7000";
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|one| match host_port(one.trim()) {
+            Some((host, Some(port))) => Ok((host, port)),
+            _ => Err(BAD),
+        })
+        .collect()
+}
+
+/// The seeds as [`cluster_seeds`] reads them back.
+pub fn cluster_seeds_text(seeds: &[(String, u16)]) -> String {
+    let texts: Vec<String> = seeds
+        .iter()
+        .map(|(host, port)| {
+            let target = RedisTarget {
+                host: host.clone(),
+                port: *port,
+                user: None,
+                password: None,
+                db: 0,
+            };
+            redis_address_text(&target)
+        })
+        .collect();
+    texts.join(",")
+}
+
+/// A duration, or `auto` (`None`).
+pub fn duration_or_auto(text: &str) -> Result<Option<Duration>, Expected> {
+    match text {
+        "auto" => Ok(None),
+        _ => duration(text)
+            .map(Some)
+            .map_err(|_| "auto, or a duration such as 3s or 500ms"),
+    }
+}
+
+/// A duration as [`duration_or_auto`] reads it back.
+pub fn duration_or_auto_text(d: Option<Duration>) -> String {
+    d.map_or_else(|| "auto".to_string(), duration_text)
+}
+
 /// `error`, `warn`, `info` or `debug`.
 pub fn log_level(text: &str) -> Result<Level, Expected> {
     Level::parse(text).ok_or("error, warn, info or debug")

@@ -143,19 +143,45 @@ impl Conn {
     /// commands after the last reply got none (they may or may not have run) and the connection
     /// must be dropped.
     pub fn pipeline<A: AsRef<[u8]>>(&mut self, commands: &[&[A]]) -> (Vec<Value>, Option<Error>) {
+        match self.send(commands) {
+            Ok(()) => self.receive(commands.len()),
+            Err(e) => self.settle(Vec::new(), Err(e)),
+        }
+    }
+
+    /// The first half of [`Conn::pipeline`]: the commands in one write. Their `commands.len()`
+    /// replies must be read with [`Conn::receive`] before anything else is sent; meanwhile the
+    /// caller may send to other connections, so that several servers work at once.
+    ///
+    /// # Errors
+    ///
+    /// When the write fails ([`Error::Stale`] when Redis had closed the connection: nothing ran);
+    /// the connection must then be dropped.
+    pub fn send<A: AsRef<[u8]>>(&mut self, commands: &[&[A]]) -> Result<(), Error> {
         self.out.clear();
         for args in commands {
             resp::encode_command(args, &mut self.out);
         }
-        let mut values = Vec::with_capacity(commands.len());
-        let result = match self.stream.write_all(&self.out) {
-            Ok(()) => self.read_replies(commands.len(), &mut values),
-            Err(e) => Err(stale_or(e)),
-        };
-        self.last_used = Instant::now();
+        let result = self.stream.write_all(&self.out).map_err(stale_or);
         if self.out.capacity() > KEEP_BUFFER_BYTES {
             self.out = Vec::new();
         }
+        result
+    }
+
+    /// The second half of [`Conn::pipeline`]: reads `n` replies, as it does.
+    pub fn receive(&mut self, n: usize) -> (Vec<Value>, Option<Error>) {
+        let mut values = Vec::with_capacity(n.min(1024));
+        let result = self.read_replies(n, &mut values);
+        self.settle(values, result)
+    }
+
+    fn settle(
+        &mut self,
+        values: Vec<Value>,
+        result: Result<(), Error>,
+    ) -> (Vec<Value>, Option<Error>) {
+        self.last_used = Instant::now();
         self.recount();
         let error = match result {
             Ok(()) => None,

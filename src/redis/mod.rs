@@ -1,7 +1,7 @@
 //! Everything that touches a Redis socket, behind one seam ([`Backend`]): one connection
 //! ([`Conn`]), the pool workers borrow from ([`Pool`], [`PooledConn`]), the thread that keeps the
-//! pool full ([`maintainer`]), the shared subscriptions ([`subscriber`]), and the one topology
-//! served today: a single server ([`Standalone`]).
+//! pool full ([`maintainer`]), the shared subscriptions ([`subscriber`]), and the topologies: a
+//! single server ([`Standalone`]) and a Redis Cluster ([`Cluster`]).
 //!
 //! A connection that saw an I/O error, a timeout or a malformed reply is never reused: a late reply
 //! would otherwise answer the next request. It is dropped, and the maintainer opens a new one.
@@ -11,6 +11,7 @@ use std::io;
 
 pub mod address;
 pub mod backend;
+pub mod cluster;
 pub mod conn;
 pub mod databases;
 pub mod maintainer;
@@ -21,6 +22,7 @@ pub mod transaction;
 
 pub use address::Address;
 pub use backend::{Backend, Command, Outcome};
+pub use cluster::Cluster;
 pub use conn::Conn;
 pub use databases::Databases;
 pub use pool::{Pool, PoolStats, PooledConn};
@@ -53,12 +55,30 @@ pub enum Error {
     NoSuchDatabase(u32),
     /// The reply did not fit in the gateway's memory budget (`--max-memory`).
     MemoryBudget,
+    /// The topology cannot run the command as asked (e.g. a cluster and keys in several hash
+    /// slots); the text says why and what to do instead. Nothing was sent, or, for
+    /// [`Refusal::Partial`], only part of it ran.
+    Refused(Refusal, String),
+}
+
+/// Why a topology refused a command (see [`Error::Refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The keys live in several hash slots, and the command must run on one node at once.
+    CrossSlot,
+    /// The topology has no such thing (another database) or no way to merge the answers.
+    Unsupported,
+    /// A command split by slot failed on some slots after others ran.
+    Partial,
 }
 
 impl Error {
     /// True for errors after which the connection must not carry another command.
     pub fn poisons_connection(&self) -> bool {
-        !matches!(self, Error::Unavailable(_) | Error::NoSuchDatabase(_))
+        !matches!(
+            self,
+            Error::Unavailable(_) | Error::NoSuchDatabase(_) | Error::Refused(..)
+        )
     }
 
     /// True when the error suggests the server went away, so that every idle connection is suspect.
@@ -83,6 +103,7 @@ impl Clone for Error {
             Error::Handshake(why) => Error::Handshake(why.clone()),
             Error::NoSuchDatabase(db) => Error::NoSuchDatabase(*db),
             Error::MemoryBudget => Error::MemoryBudget,
+            Error::Refused(why, text) => Error::Refused(*why, text.clone()),
         }
     }
 }
@@ -103,6 +124,7 @@ impl fmt::Display for Error {
             Error::MemoryBudget => f.write_str(
                 "the gateway's memory budget (--max-memory) cannot hold the reply now; retry",
             ),
+            Error::Refused(_, text) => f.write_str(text),
         }
     }
 }

@@ -293,6 +293,42 @@ impl PooledConn<'_> {
         (values, error)
     }
 
+    /// Sends commands whose replies [`PooledConn::receive`] reads (see [`Conn::send`]). After an
+    /// error the connection is discarded.
+    ///
+    /// # Errors
+    ///
+    /// See [`Conn::send`].
+    pub fn send<A: AsRef<[u8]>>(&mut self, commands: &[&[A]]) -> Result<(), Error> {
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::Unavailable("connection already discarded".into()))?;
+        let result = conn.send(commands);
+        if let Err(e) = &result {
+            if e.poisons_connection() {
+                self.discard(e.server_gone());
+            }
+        }
+        result
+    }
+
+    /// Reads the replies of what [`PooledConn::send`] sent (see [`Conn::receive`]). After an
+    /// error the connection is discarded.
+    pub fn receive(&mut self, n: usize) -> (Vec<Value>, Option<Error>) {
+        let Some(conn) = self.conn.as_mut() else {
+            let gone = Error::Unavailable("connection already discarded".into());
+            return (Vec::new(), Some(gone));
+        };
+        let (values, error) = conn.receive(n);
+        if let Some(e) = &error {
+            if e.poisons_connection() {
+                self.discard(e.server_gone());
+            }
+        }
+        (values, error)
+    }
+
     fn discard(&mut self, server_gone: bool) {
         if let Some(conn) = self.conn.take() {
             drop(conn);

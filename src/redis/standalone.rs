@@ -153,7 +153,7 @@ impl Backend for Standalone {
 /// Runs `commands` in one round trip on a pooled connection; one result per command. When
 /// Redis had closed the pooled connection before the commands reached it (they did not run),
 /// they are sent once more on another connection.
-fn round_trip(
+pub(super) fn round_trip(
     pool: &Pool,
     commands: &[&[Cow<'_, [u8]>]],
     checkout_timeout: Duration,

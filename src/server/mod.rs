@@ -40,7 +40,7 @@ use crate::http::Head;
 use crate::log::{self, AccessLog};
 use crate::memory::Budget;
 use crate::metrics::{Metrics, Snapshot};
-use crate::redis::{Backend, Standalone};
+use crate::redis::{Backend, Cluster, Standalone};
 use acceptor::Acceptor;
 use connection::{Connection, Listener};
 use inbox::Inbox;
@@ -105,13 +105,17 @@ impl Shared {
         };
         let metrics = Arc::new(Metrics::default());
         let budget = Budget::new(cfg.max_memory);
-        let backend = Standalone::start(&cfg, Arc::clone(&metrics), &budget)?;
+        let backend: Box<dyn Backend> = if cfg.cluster.seeds.is_empty() {
+            Box::new(Standalone::start(&cfg, Arc::clone(&metrics), &budget)?)
+        } else {
+            Box::new(Cluster::start(&cfg, Arc::clone(&metrics), &budget)?)
+        };
         Ok(Shared {
             limits,
             queue: TaskQueue::new(cfg.queue_size),
             inbox: Inbox::default(),
             api: api::service(&cfg),
-            backend: Box::new(backend),
+            backend,
             metrics,
             budget,
             access_log,
@@ -221,11 +225,15 @@ pub fn run(cfg: Config) -> io::Result<()> {
     let admin_note = admin_addr
         .map(|a| format!(", admin on {a}"))
         .unwrap_or_default();
+    let redis = if cfg.cluster.seeds.is_empty() {
+        cfg.redis.to_string()
+    } else {
+        cfg.cluster.to_string()
+    };
     log::startup(format_args!(
-        "redis-gateway {} listening on {local} ({} API), redis {}, {} workers, pool {}{admin_note}",
+        "redis-gateway {} listening on {local} ({} API), redis {redis}, {} workers, pool {}{admin_note}",
         env!("CARGO_PKG_VERSION"),
         cfg.api.name(),
-        cfg.redis,
         cfg.workers,
         cfg.pool_size
     ));

@@ -493,6 +493,8 @@ impl<'a> Worker<'a> {
             ) => RedisErrorKind::Connect,
             // Not Redis's failure: the gateway's own budget (counted in memory_refusals_total).
             Err(redis::Error::MemoryBudget) => return,
+            // The topology's refusal, or a split command's partial failure (counted per part).
+            Err(redis::Error::Refused(..)) => return,
         };
         self.shared.metrics.redis_error(kind);
     }

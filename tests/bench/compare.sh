@@ -7,6 +7,7 @@
 #   SCENARIOS=sparse,idle tests/bench/compare.sh        # only the sparse and idle scenarios
 #   SCENARIOS=sparse-keepalive SPARSE_CONNS=5000 tests/bench/compare.sh
 #   SCENARIOS=upstash tests/bench/compare.sh --gateway-only   # the Upstash API against its peer
+#   SCENARIOS=cluster tests/bench/compare.sh --gateway-only   # a 3-master Redis Cluster vs one Redis
 #
 # Starts a private redis-server, the release gateway and webdis (Debian's package, with a config
 # this script writes: 2 threads, the same Redis) on free loopback ports, seeds the data, and runs
@@ -15,7 +16,7 @@
 # measurements, never assertions.
 #
 # Scenarios (SCENARIOS, comma-separated: classic, sparse, sparse-keepalive, sparse-close, idle,
-# upstash; default: classic,sparse,idle; all: every one)
+# upstash, cluster; default: classic,sparse,idle; all: every one)
 #   classic
 #   1 get-64      GET of an 8 KiB value, keep-alive, 64 connections     wrk -t1 -c64
 #   2 get-1       the same with one connection (latency)                wrk -t1 -c1
@@ -43,6 +44,12 @@
 #   --gateway-only skips webdis only, not this peer
 #  12 upstash-1   POST / ["GET","ukey"] (a 64-byte value), 64 connections     wrk -t1 -c64 + lua
 #  13 upstash-10  POST /pipeline of 10 commands (5 GET, 5 INCR), 64 conns  wrk -t1 -c64 + lua
+#   cluster: a 3-master Redis Cluster (no replicas, `redis-cli --cluster create`) on this machine;
+#   the gateway with --cluster against the gateway with one Redis, and against redis-benchmark
+#   --cluster directly (the ceiling); 1,000 keys picked at random, 64-byte values
+#  14 cluster-put PUT /ckN, 64 connections                                  wrk -t1 -c64 + lua
+#  15 cluster-get GET /ckN, 64 connections                                  wrk -t1 -c64 + lua
+#  16 redis-benchmark --cluster -c 64 -r 1000 -t set,get, and the same against the one Redis
 #
 # Every process gets `ulimit -n 65536` (or the hard limit, where that is lower). LOGS=DIR keeps
 # the raw output of each sparse and idle run in DIR.
@@ -66,7 +73,7 @@ for arg in "$@"; do
 done
 
 # SCENARIOS: which groups run. `sparse` is both sparse groups.
-run_classic=0 run_sparse_ka=0 run_sparse_close=0 run_idle=0 run_upstash=0
+run_classic=0 run_sparse_ka=0 run_sparse_close=0 run_idle=0 run_upstash=0 run_cluster=0
 for s in ${SCENARIOS//,/ }; do
     case "$s" in
         classic) run_classic=1 ;;
@@ -75,8 +82,9 @@ for s in ${SCENARIOS//,/ }; do
         sparse-close) run_sparse_close=1 ;;
         idle) run_idle=1 ;;
         upstash) run_upstash=1 ;;
-        all) run_classic=1 run_sparse_ka=1 run_sparse_close=1 run_idle=1 run_upstash=1 ;;
-        *) echo "unknown scenario '$s' in SCENARIOS (classic, sparse, sparse-keepalive, sparse-close, idle, upstash)" >&2; exit 2 ;;
+        cluster) run_cluster=1 ;;
+        all) run_classic=1 run_sparse_ka=1 run_sparse_close=1 run_idle=1 run_upstash=1 run_cluster=1 ;;
+        *) echo "unknown scenario '$s' in SCENARIOS (classic, sparse, sparse-keepalive, sparse-close, idle, upstash, cluster)" >&2; exit 2 ;;
     esac
 done
 
@@ -97,6 +105,7 @@ need() { command -v "$1" >/dev/null 2>&1; }
 missing=()
 need redis-server || missing+=(redis-server)
 need redis-benchmark || missing+=(redis-server)
+[ "$run_cluster" = 0 ] || need redis-cli || missing+=(redis-tools)
 need wrk || missing+=(wrk)
 need ab || missing+=(apache2-utils)
 need python3 || missing+=(python3)
@@ -487,6 +496,82 @@ if [ "$run_upstash" = 1 ]; then
     up_row "12 POST / [GET ukey], 64 conns" 1
     up_row "13 POST /pipeline, 10 commands, 64" 10
     echo "(a pipeline is one request: commands/s = 10 × req/s)"
+fi
+
+# ---- Scenarios 14-16: a 3-master Redis Cluster against one Redis ------------------------------
+
+if [ "$run_cluster" = 1 ]; then
+    cluster_ports=()
+    for i in 1 2 3; do
+        port=$(free_port); bus=$(free_port)
+        mkdir -p "$work/cluster-$i"
+        redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --save "" --appendonly no \
+            --daemonize no --dir "$work/cluster-$i" --cluster-enabled yes --cluster-config-file nodes.conf \
+            >"$work/cluster-$i/redis.log" 2>&1 &
+        pids+=($!)
+        wait_port "$port"
+        cluster_ports+=("$port")
+    done
+    redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cluster_ports[@]}") --cluster-replicas 0 \
+        --cluster-yes >"$work/cluster-create.log" 2>&1 || { cat "$work/cluster-create.log" >&2; exit 1; }
+    for _ in $(seq 200); do
+        ok=0
+        for port in "${cluster_ports[@]}"; do
+            redis-cli -p "$port" CLUSTER INFO | grep -q cluster_state:ok && ok=$((ok + 1))
+        done
+        [ "$ok" = 3 ] && break
+        sleep 0.1
+    done
+    [ "$ok" = 3 ] || { echo "the cluster did not form" >&2; exit 1; }
+    gc_port=$(free_port)
+    "$gateway_bin" --listen "127.0.0.1:$gc_port" \
+        --cluster "$(printf '127.0.0.1:%s,' "${cluster_ports[@]}" | sed 's/,$//')" \
+        2>"$work/gateway-cluster.log" &
+    pids+=($!)
+    wait_port "$gc_port"
+    for _ in $(seq 100); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$gc_port/ck1")" = 404 ] && break
+        sleep 0.1
+    done
+    cvalue=$(printf 'v%.0s' $(seq 64))
+    printf 'wrk.method = "PUT"\nwrk.body = "%s"\nrequest = function() return wrk.format(nil, "/ck" .. math.random(1, 1000)) end\n' \
+        "$cvalue" >"$work/cluster-put.lua"
+    printf 'request = function() return wrk.format("GET", "/ck" .. math.random(1, 1000)) end\n' \
+        >"$work/cluster-get.lua"
+    echo "cluster: $ROUNDS rounds × ${DURATION}s per wrk run; masters on ports ${cluster_ports[*]}"
+    for round in $(seq "$ROUNDS"); do
+        echo "cluster round $round/$ROUNDS"
+        order="cl one"; [ $((round % 2)) = 1 ] || order="one cl"
+        for tag in $order; do
+            port=$gc_port; [ "$tag" = cl ] || port=$gw_port
+            # PUT first: it writes the 1,000 keys that GET then reads.
+            run_wrk "$tag-put" 64 "http://127.0.0.1:$port/" "$work/cluster-put.lua"
+            run_wrk "$tag-get" 64 "http://127.0.0.1:$port/" "$work/cluster-get.lua"
+        done
+        redis-benchmark --cluster -h 127.0.0.1 -p "${cluster_ports[0]}" -c 64 -n 200000 -r 1000 -d 64 -q -t set,get 2>/dev/null |
+            tr '\r' '\n' | awk '/requests per second/ {for (i=1;i<=NF;i++) if ($i=="requests") print $(i-1)}' | paste -sd' ' >>"$work/rb-cluster"
+        redis-benchmark -p "$redis_port" -c 64 -n 200000 -r 1000 -d 64 -q -t set,get 2>/dev/null |
+            tr '\r' '\n' | awk '/requests per second/ {for (i=1;i<=NF;i++) if ($i=="requests") print $(i-1)}' | paste -sd' ' >>"$work/rb-one"
+    done
+    echo
+    echo "Redis Cluster (3 masters, this machine) vs one Redis: medians of $ROUNDS rounds, wrk -t1 -c64, 1,000 random keys"
+    printf '%-34s %12s %9s %9s %7s %13s %9s %9s %7s %7s\n' scenario "cluster r/s" "p50" "p99" "err" "one-Redis r/s" "p50" "p99" "err" "cl/one"
+    cl_row() { # cl_row LABEL SUFFIX
+        printf '%-34s %12s %8sms %8sms %7s %13s %8sms %8sms %7s %7s\n' "$1" \
+            "$(median "cl-$2" 1)" "$(median "cl-$2" 2)" "$(median "cl-$2" 3)" "$(sumcol "cl-$2" 4)" \
+            "$(median "one-$2" 1)" "$(median "one-$2" 2)" "$(median "one-$2" 3)" "$(sumcol "one-$2" 4)" \
+            "$(ratio "$(median "cl-$2" 1)" "$(median "one-$2" 1)")"
+    }
+    cl_row "14 PUT /ckN (64 B), 64 conns" put
+    cl_row "15 GET /ckN, 64 conns" get
+    rb_set_cl=$(median rb-cluster 1); rb_get_cl=$(median rb-cluster 2)
+    rb_set_one=$(median rb-one 1); rb_get_one=$(median rb-one 2)
+    echo "16 redis-benchmark -c 64 -r 1000 -d 64: cluster SET $rb_set_cl GET $rb_get_cl req/s;" \
+        "one Redis SET $rb_set_one GET $rb_get_one req/s (cluster/one: SET $(ratio "$rb_set_cl" "$rb_set_one")," \
+        "GET $(ratio "$rb_get_cl" "$rb_get_one"))"
+    echo "   gateway / redis-benchmark direct: cluster PUT $(ratio "$(median cl-put 1)" "$rb_set_cl")," \
+        "GET $(ratio "$(median cl-get 1)" "$rb_get_cl"); one Redis PUT $(ratio "$(median one-put 1)" "$rb_set_one")," \
+        "GET $(ratio "$(median one-get 1)" "$rb_get_one")"
 fi
 
 if [ "$run_classic" = 1 ]; then

@@ -8,12 +8,14 @@
 //! * nothing skips: without `redis-server` a test fails at once and says how to install it.
 #![allow(dead_code, unused_imports)]
 
+pub mod cluster;
 pub mod fake_redis;
 pub mod gateway;
 pub mod http;
 pub mod redis;
 pub mod rng;
 
+pub use cluster::RedisCluster;
 pub use fake_redis::{Act, FakeRedis};
 pub use gateway::{
     admin_addr, run, usage, Env, Gateway, Run, Usage, CONNECT_FAILURES, EXIT_TIMEOUT, PING_JSON,

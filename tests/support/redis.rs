@@ -325,6 +325,21 @@ impl RedisServer {
         run().unwrap_or_else(|e| panic!("redis commands failed: {e}"))
     }
 
+    /// Runs one command on a fresh connection; an error when Redis cannot be reached.
+    pub fn try_cmd(&self, args: &[&[u8]]) -> io::Result<RespReply> {
+        self.cmd_result(args)
+    }
+
+    /// Its working directory (`--dir`: its log, and `nodes.conf` for a cluster node).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Whether the child runs (it was not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     fn cmd_result(&self, args: &[&[u8]]) -> io::Result<RespReply> {
         self.conn()?.cmd(args)
     }

@@ -292,6 +292,13 @@ impl Hub {
         }
     }
 
+    /// Whether clients listen but no subscribed connection is up (Redis is unreachable, or the
+    /// hub is reconnecting): a topology may take it as a sign that the node failed.
+    pub fn is_disconnected(&self) -> bool {
+        let state = self.lock();
+        !state.connected && !state.topics.is_empty() && !state.closed
+    }
+
     /// How many channels and patterns are subscribed, and how many listeners they have in all.
     pub fn stats(&self) -> (usize, usize) {
         let state = self.lock();
