@@ -116,6 +116,20 @@ where
             expected: "a password too (--redis-password or REDIS_PASSWORD)",
         });
     }
+    if !cfg.sentinel.addrs.is_empty() && cfg.sentinel.master.is_none() {
+        return Err(ArgError::BadValue {
+            flag: "--sentinel",
+            value: super::values::sentinel_addrs_text(&cfg.sentinel.addrs),
+            expected: "the master's name too (--sentinel-master NAME)",
+        });
+    }
+    if cfg.sentinel.addrs.is_empty() && cfg.sentinel.master.is_some() {
+        return Err(ArgError::BadValue {
+            flag: "--sentinel-master",
+            value: cfg.sentinel.master.clone().unwrap_or_default(),
+            expected: "the sentinels too (--sentinel HOST:PORT,...)",
+        });
+    }
     if cfg.api == super::Api::Upstash && cfg.tokens.full.is_none() {
         return Err(ArgError::BadValue {
             flag: "--api",

@@ -282,6 +282,22 @@ pub struct Config {
     pub tokens: Tokens,
     /// See [`MAX_TRANSACTIONS`].
     pub max_transactions: usize,
+    /// `--sentinel`: find the master through Redis Sentinel instead of `redis`'s address.
+    pub sentinel: Sentinels,
+}
+
+/// The sentinels to ask where the master is (`--sentinel`, `--sentinel-master`), and the login
+/// to the sentinels themselves (not Redis's: that stays `--redis-user`/`--redis-password`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sentinels {
+    /// `host:port` of each sentinel given; empty: Sentinel is not used.
+    pub addrs: Vec<(String, u16)>,
+    /// The name the sentinels monitor the master under.
+    pub master: Option<String>,
+    /// ACL user for `AUTH` to the sentinels.
+    pub user: Option<String>,
+    /// Password for `AUTH` to the sentinels.
+    pub password: Option<Secret>,
 }
 
 impl Default for Config {
@@ -328,6 +344,7 @@ impl Default for Config {
             webdis: webdis::Settings::default(),
             tokens: Tokens::default(),
             max_transactions: MAX_TRANSACTIONS,
+            sentinel: Sentinels::default(),
         }
     }
 }

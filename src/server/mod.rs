@@ -40,7 +40,7 @@ use crate::http::Head;
 use crate::log::{self, AccessLog};
 use crate::memory::Budget;
 use crate::metrics::{Metrics, Snapshot};
-use crate::redis::{Backend, Standalone};
+use crate::redis::{Backend, Sentinel, Standalone};
 use acceptor::Acceptor;
 use connection::{Connection, Listener};
 use inbox::Inbox;
@@ -105,13 +105,17 @@ impl Shared {
         };
         let metrics = Arc::new(Metrics::default());
         let budget = Budget::new(cfg.max_memory);
-        let backend = Standalone::start(&cfg, Arc::clone(&metrics), &budget)?;
+        let backend: Box<dyn Backend> = if cfg.sentinel.addrs.is_empty() {
+            Box::new(Standalone::start(&cfg, Arc::clone(&metrics), &budget)?)
+        } else {
+            Box::new(Sentinel::start(&cfg, Arc::clone(&metrics), &budget)?)
+        };
         Ok(Shared {
             limits,
             queue: TaskQueue::new(cfg.queue_size),
             inbox: Inbox::default(),
             api: api::service(&cfg),
-            backend: Box::new(backend),
+            backend,
             metrics,
             budget,
             access_log,

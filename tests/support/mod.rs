@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod http;
 pub mod redis;
 pub mod rng;
+pub mod sentinel;
 
 pub use fake_redis::{Act, FakeRedis};
 pub use gateway::{
