@@ -79,6 +79,15 @@ impl Address {
         }
     }
 
+    /// Leaves the address vacant, saying `why` (Sentinel is failing the master over): the
+    /// generation is bumped so that every connection made there is retired, and no new one is
+    /// made until the next [`Address::move_to`] (which may name the same place again).
+    pub fn vacate(&self, why: String) {
+        let _at = self.at.write().unwrap_or_else(PoisonError::into_inner);
+        *self.vacant.write().unwrap_or_else(PoisonError::into_inner) = Some(why);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Says that the server at the address, as of `generation`, is no longer a master (a
     /// connection made then got `READONLY`): the generation is bumped, without a move, so every
     /// connection made there is retired and new ones must pass the role check again. Returns
@@ -173,5 +182,13 @@ mod tests {
         );
         assert_eq!(address.generation(), 2);
         assert_eq!(address.host_port(), ("127.0.0.1".to_string(), 7000));
+        address.vacate("failing over".into());
+        assert_eq!(address.vacant().as_deref(), Some("failing over"));
+        assert_eq!(address.generation(), 3);
+        assert!(
+            address.move_to("127.0.0.1", 7000),
+            "the same place, vacant: a move"
+        );
+        assert_eq!((address.vacant(), address.generation()), (None, 4));
     }
 }
