@@ -3,6 +3,9 @@
 //!
 //! * it resolves the master with one sentinel down, and never pools a connection to the
 //!   replica; a master name no sentinel knows is 503 + `Retry-After`, never a guess;
+//! * a master demoted behind the sentinels' back (`REPLICAOF`): its `READONLY` is 503 in every
+//!   API (never a 200, nor webdis's `[false,"READONLY …"]`), and so is every write until it is
+//!   a master again;
 //! * `kill -9` of the master under load: service is back within down-after, plus
 //!   failover-timeout, plus 1 s (measured and printed), no answer carries a wrong value, and every write answered 2xx
 //!   after the kill is on the new master (the ones acknowledged before it and lost are Redis's
@@ -26,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use support::redis::RespConn;
 use support::sentinel::{role, SentinelSet, DOWN_AFTER, FAILOVER_TIMEOUT};
-use support::{connect, format_request, poll_until, request, send, Gateway, KeepAlive, RespReply};
+use support::{
+    connect, format_request, poll_until, request, send, Gateway, KeepAlive, RedisServer, RespReply,
+};
 
 /// Writer threads of the load.
 const WRITERS: usize = 4;
@@ -76,6 +81,8 @@ fn resolves_the_master_with_a_sentinel_down_and_never_pools_the_replica() {
         "{log}"
     );
 
+    readonly_is_503_in_every_api(&set);
+
     // A name no sentinel monitors: 503 + Retry-After, saying why, never another server.
     let unknown = Gateway::spawn(
         &[
@@ -101,6 +108,49 @@ fn resolves_the_master_with_a_sentinel_down_and_never_pools_the_replica() {
             .text()
             .contains("no sentinel named the master 'nosuch'"),
         "{refused:?}"
+    );
+}
+
+/// The master is made a replica of another server behind the sentinels' back: every API answers
+/// its writes 503 (the first gets `READONLY`, the next find no master), and serves again once it
+/// is a master again.
+fn readonly_is_503_in_every_api(set: &SentinelSet) {
+    let keyvalue = gateway(set, &[]);
+    let webdis = gateway(set, &["--api", "webdis"]);
+    let upstash = gateway(set, &["--api", "upstash", "--token", "t0ken"]);
+    let bearer = [("Authorization", "Bearer t0ken")];
+    let spare = RedisServer::start();
+    let spare_port = spare.port().to_string();
+    let reply = set
+        .master
+        .cmd(&[b"REPLICAOF", b"127.0.0.1", spare_port.as_bytes()]);
+    assert_eq!(reply, RespReply::Simple("OK".into()));
+    for round in 0..5 {
+        let put = request(keyvalue.addr(), "PUT", "/demoted", &[], b"x");
+        assert_eq!(put.status, 503, "key/value, round {round}: {put:?}");
+        assert_eq!(put.header("retry-after"), Some("1"));
+        let set_it = request(webdis.addr(), "GET", "/SET/demoted/x", &[], b"");
+        assert_eq!(set_it.status, 503, "webdis, round {round}: {set_it:?}");
+        let command = request(
+            upstash.addr(),
+            "POST",
+            "/",
+            &bearer,
+            br#"["SET","demoted","x"]"#,
+        );
+        assert_eq!(command.status, 503, "upstash, round {round}: {command:?}");
+    }
+    let log = keyvalue.log();
+    assert!(log.contains("is not a master (ROLE says slave)"), "{log}");
+    let reply = set.master.cmd(&[b"REPLICAOF", b"NO", b"ONE"]);
+    assert_eq!(reply, RespReply::Simple("OK".into()));
+    let served = poll_until(Duration::from_secs(5), || {
+        request(keyvalue.addr(), "PUT", "/demoted", &[], b"y").status == 204
+    });
+    assert!(served, "no service once it is a master again");
+    assert_eq!(
+        set.master.cmd(&[b"GET", b"demoted"]),
+        RespReply::Bulk(b"y".to_vec())
     );
 }
 

@@ -300,6 +300,21 @@ pub struct Sentinels {
     pub password: Option<Secret>,
 }
 
+impl Config {
+    /// Where Redis is, as the start-up line says it: its address and database, or the master
+    /// the sentinels name (`master 'm' via sentinels h1:26379,h2:26379 db 0`).
+    pub fn redis_text(&self) -> String {
+        match &self.sentinel.master {
+            Some(master) if !self.sentinel.addrs.is_empty() => format!(
+                "master '{master}' via sentinels {} db {}",
+                values::sentinel_addrs_text(&self.sentinel.addrs),
+                self.redis.db
+            ),
+            _ => self.redis.to_string(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {

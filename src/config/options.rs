@@ -214,7 +214,7 @@ pub static OPTIONS: &[Opt] = &[
     Opt {
         flag: "--sentinel-master",
         arg: "NAME",
-        help: "the master's name in the sentinels' configuration",
+        help: "the master's name in the sentinels' config",
         section: Section::General,
         default: Shown::Stated("none"),
         set: |cfg, v| {
@@ -226,7 +226,7 @@ pub static OPTIONS: &[Opt] = &[
     Opt {
         flag: "--sentinel-user",
         arg: "NAME",
-        help: "ACL user for AUTH to the sentinels (not to Redis)",
+        help: "ACL user for AUTH to the sentinels",
         section: Section::General,
         default: Shown::Stated("none"),
         set: |cfg, v| {

@@ -229,7 +229,7 @@ pub fn run(cfg: Config) -> io::Result<()> {
         "redis-gateway {} listening on {local} ({} API), redis {}, {} workers, pool {}{admin_note}",
         env!("CARGO_PKG_VERSION"),
         cfg.api.name(),
-        cfg.redis,
+        cfg.redis_text(),
         cfg.workers,
         cfg.pool_size
     ));
