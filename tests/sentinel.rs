@@ -154,6 +154,40 @@ fn readonly_is_503_in_every_api(set: &SentinelSet) {
     );
 }
 
+#[test]
+fn sentinels_with_a_password_need_sentinel_password_not_the_redis_one() {
+    let set = SentinelSet::start_with(
+        &[1, 2],
+        "requirepass s3ntinel\nsentinel sentinel-pass s3ntinel",
+    );
+    let list = set.sentinel_list();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--sentinel",
+        list.as_str(),
+        "--sentinel-master",
+        "m",
+    ];
+    let refused = Gateway::spawn(&args, &[]);
+    let mut answer = request(refused.addr(), "GET", "/k", &[], b"");
+    poll_until(Duration::from_secs(5), || {
+        answer = request(refused.addr(), "GET", "/k", &[], b"");
+        answer.text().contains("NOAUTH")
+    });
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(answer.text().contains("NOAUTH"), "{answer:?}");
+    let env = [("REDIS_GATEWAY_SENTINEL_PASSWORD", "s3ntinel")];
+    let served = Gateway::spawn(&args, &env);
+    served.wait_ready();
+    let put = request(served.addr(), "PUT", "/k", &[], b"v");
+    assert_eq!(put.status, 204, "{put:?}");
+    assert_eq!(
+        set.master.cmd(&[b"GET", b"k"]),
+        RespReply::Bulk(b"v".to_vec())
+    );
+}
+
 // ----- the load: writes of unique keys, each read back -----
 
 /// One `PUT /KEY` of the load.

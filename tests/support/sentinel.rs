@@ -25,6 +25,8 @@ pub const FAILOVER_TIMEOUT: Duration = Duration::from_millis(5000);
 /// One `redis-server --sentinel` process (or a port where one may be started).
 pub struct SentinelServer {
     child: Option<Child>,
+    /// The `requirepass` of its conf, if any.
+    password: Option<String>,
     port: u16,
     dir: TempDir,
     conf: PathBuf,
@@ -32,8 +34,9 @@ pub struct SentinelServer {
 }
 
 impl SentinelServer {
-    /// A sentinel monitoring the master at `master_port`, not started yet.
-    fn new(master_port: u16) -> SentinelServer {
+    /// A sentinel monitoring the master at `master_port`, not started yet; `extra` is added to
+    /// its conf file (e.g. `requirepass secret`).
+    fn new(master_port: u16, extra: &str) -> SentinelServer {
         let dir = TempDir::new("sentinel");
         let port = free_port();
         let conf = dir.path().join("sentinel.conf");
@@ -41,15 +44,20 @@ impl SentinelServer {
             "port {port}\nbind 127.0.0.1\ndir {}\n\
              sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
              sentinel down-after-milliseconds {MASTER_NAME} {}\n\
-             sentinel failover-timeout {MASTER_NAME} {}\n",
+             sentinel failover-timeout {MASTER_NAME} {}\n{extra}\n",
             dir.path().display(),
             DOWN_AFTER.as_millis(),
             FAILOVER_TIMEOUT.as_millis(),
         );
         fs::write(&conf, text).unwrap_or_else(|e| panic!("write {}: {e}", conf.display()));
         let log_path = dir.path().join("sentinel.log");
+        let password = extra
+            .lines()
+            .find_map(|l| l.strip_prefix("requirepass "))
+            .map(str::to_string);
         SentinelServer {
             child: None,
+            password,
             port,
             dir,
             conf,
@@ -105,9 +113,13 @@ impl SentinelServer {
         self.child.is_some()
     }
 
-    /// One command on a fresh connection.
+    /// One command on a fresh connection (authenticated with the conf's `requirepass`).
     pub fn try_cmd(&self, args: &[&[u8]]) -> std::io::Result<RespReply> {
-        RespConn::connect(self.addr())?.cmd(args)
+        let mut conn = RespConn::connect(self.addr())?;
+        if let Some(password) = &self.password {
+            conn.cmd(&[b"AUTH", password.as_bytes()])?;
+        }
+        conn.cmd(args)
     }
 
     /// One command on a fresh connection.
@@ -191,6 +203,12 @@ impl SentinelSet {
     /// # Panics
     /// When a process does not start or the sentinels do not meet within 20 s.
     pub fn start(down: &[usize]) -> SentinelSet {
+        SentinelSet::start_with(down, "")
+    }
+
+    /// [`SentinelSet::start`] with `extra` lines in every sentinel's conf file (with
+    /// `requirepass P`, add `sentinel sentinel-pass P` so that they still meet).
+    pub fn start_with(down: &[usize], extra: &str) -> SentinelSet {
         let master = RedisServer::start();
         let replicaof = format!("127.0.0.1 {}", master.port());
         let replica = RedisServer::start_with(&["--replicaof", &replicaof]);
@@ -201,8 +219,9 @@ impl SentinelSet {
                 .contains("master_link_status:up")
         });
         assert!(synced, "the replica did not sync; log:\n{}", replica.log());
-        let mut sentinels: Vec<SentinelServer> =
-            (0..3).map(|_| SentinelServer::new(master.port())).collect();
+        let mut sentinels: Vec<SentinelServer> = (0..3)
+            .map(|_| SentinelServer::new(master.port(), extra))
+            .collect();
         for (k, sentinel) in sentinels.iter_mut().enumerate() {
             if !down.contains(&k) {
                 sentinel.start();
