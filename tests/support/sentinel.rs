@@ -157,6 +157,34 @@ impl SentinelServer {
         }
     }
 
+    /// How many replicas this sentinel could promote now: listed with the flags `slave` alone
+    /// (connected, not down) and `master-link-status` `ok`.
+    pub fn good_replicas(&self) -> usize {
+        let Ok(RespReply::Array(entries)) =
+            self.try_cmd(&[b"SENTINEL", b"replicas", MASTER_NAME.as_bytes()])
+        else {
+            return 0;
+        };
+        let field = |fields: &[RespReply], name: &str| {
+            fields.chunks(2).find_map(|pair| match pair {
+                [RespReply::Bulk(k), RespReply::Bulk(v)] if k == name.as_bytes() => {
+                    Some(String::from_utf8_lossy(v).into_owned())
+                }
+                _ => None,
+            })
+        };
+        entries
+            .iter()
+            .filter(|entry| match entry {
+                RespReply::Array(fields) => {
+                    field(fields, "flags").as_deref() == Some("slave")
+                        && field(fields, "master-link-status").as_deref() == Some("ok")
+                }
+                _ => false,
+            })
+            .count()
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         read_log(&self.log_path)
