@@ -535,11 +535,17 @@ fn a_manual_failover_costs_only_503s() {
     let old_master = set.master.addr();
     let new_master = set.replica.addr();
     let gateway = gateway(&set, &[]);
+    // A gateway no request reaches after start-up: only the maintainer's sweep can close its
+    // idle connections to the old master.
+    let idle = self::gateway(&set, &[]);
     let load = Load::start(gateway.addr());
     assert!(
         load.wait_acknowledged(300, Duration::from_secs(10)),
         "no load"
     );
+    set.master
+        .wait_gateway_pool(16, Duration::from_secs(5))
+        .expect("both pools full");
 
     let asked = Instant::now();
     let sentinel = &set.sentinels[1];
@@ -559,6 +565,11 @@ fn a_manual_failover_costs_only_503s() {
     );
     assert!(load.wait_acknowledged(200, Duration::from_secs(10)));
     let tally = load.finish();
+    let closed = poll_until(Duration::from_secs(5), || {
+        set.master.clients_named("redis-gateway") == 0
+    });
+    assert!(closed, "connections to the old master are left open");
+    assert!(idle.log().contains("moved from"), "{}", idle.log());
 
     // The old master is still a master (Sentinel demotes it some seconds later): what it
     // acknowledged in the window between the promotion and the switch is still readable there.

@@ -22,6 +22,9 @@ use crate::memory::{Account, Budget};
 pub use crate::metrics::PoolStats;
 use crate::resp::Value;
 
+/// How often the maintainer looks for idle connections whose address has moved.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A bounded set of Redis connections shared by all workers.
 #[derive(Debug)]
 pub struct Pool {
@@ -203,14 +206,27 @@ impl Pool {
     }
 
     /// For the maintainer: waits until the pool has room for another connection. Returns false
-    /// once the pool is closed.
+    /// once the pool is closed. Every [`SWEEP_INTERVAL`] meanwhile, idle connections made for an
+    /// address that has moved since are closed, so that a failover closes every connection to
+    /// the old master even when no request comes to find them.
     pub(super) fn wait_for_vacancy(&self) -> bool {
         let mut state = self.lock();
         while !state.closed && state.open >= self.size {
             state = self
                 .vacancy
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(state, SWEEP_INTERVAL)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            if state.idle.iter().any(|conn| !conn.is_current()) {
+                let (stale, current): (Vec<Conn>, Vec<Conn>) = std::mem::take(&mut state.idle)
+                    .into_iter()
+                    .partition(|conn| !conn.is_current());
+                state.idle = current;
+                state.open = state.open.saturating_sub(stale.len());
+                drop(state);
+                drop(stale); // closed outside the lock
+                state = self.lock();
+            }
         }
         !state.closed
     }
