@@ -13,6 +13,8 @@
 //!             redis-pubsub thread ─ one subscribed connection ─► fans messages out to the streams
 //!                                   (subscriptions, WebSockets) parked in the poll loop
 //!             redis-dbN threads ─ a small pool per database named by a /N/ prefix
+//!
+//!  with --sentinel: redis-sentinel thread ─ asks the sentinels, moves redis::Address
 //! ```
 //!
 //! # Reading order
@@ -25,7 +27,7 @@
 //! 3. [`resp`]: the RESP codec Redis speaks.
 //! 4. [`redis`]: one connection, the pool, the maintainer thread, behind one seam
 //!    ([`redis::Backend`]); [`redis::Standalone`] is one Redis server, [`redis::Cluster`] a
-//!    Redis Cluster.
+//!    Redis Cluster, [`redis::Sentinel`] a master found and followed through Redis Sentinel.
 //! 5. [`server`]: a connection and its phases, the poll loop and its lanes, the task queue, the
 //!    workers.
 //! 6. [`api`]: [`api::Service`], the one interface of an API; [`api::keyvalue`], the seed's

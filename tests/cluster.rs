@@ -124,6 +124,21 @@ fn assign_slot(cluster: &RedisCluster, slot: u16, owner: u16) {
 }
 
 /// A master other than `port`.
+/// Deletes whatever keys another test left in `slot` (the tests share one cluster, and their
+/// keys are random): a slot can be given to another node only when its owner holds no key of it.
+fn empty_slot(cluster: &RedisCluster, slot: u16) {
+    let owner = cluster.node(cluster.master_of(slot));
+    let slot = slot.to_string();
+    let keys = owner.cmd(&[b"CLUSTER", b"GETKEYSINSLOT", slot.as_bytes(), b"10000"]);
+    let RespReply::Array(keys) = keys else {
+        panic!("CLUSTER GETKEYSINSLOT {slot}: {keys:?}");
+    };
+    for key in keys {
+        let key = key.bulk().expect("a key name");
+        owner.cmd(&[b"DEL", key.as_slice()]);
+    }
+}
+
 fn other_master(cluster: &RedisCluster, port: u16) -> u16 {
     *cluster
         .masters()
@@ -139,6 +154,7 @@ fn a_slot_moved_with_setslot_is_followed_through_moved() {
     let addr = gateway.addr();
     let key = "moved-key";
     let slot = cluster.keyslot(key.as_bytes());
+    empty_slot(&cluster, slot);
     let from = cluster.master_of(slot);
     let to = other_master(&cluster, from);
     // The gateway learns the map while `from` serves the slot.
@@ -167,6 +183,7 @@ fn a_slot_being_migrated_is_served_through_ask() {
     let gateway = gateway(&cluster, &[]);
     let addr = gateway.addr();
     let slot = cluster.keyslot(b"ask");
+    empty_slot(&cluster, slot);
     let from = cluster.master_of(slot);
     let to = other_master(&cluster, from);
     expect_status(&request(addr, "PUT", "/%7Bask%7Dmoved", &[], b"first"), 204);

@@ -123,6 +123,34 @@ where
             expected: "0 with --cluster (a Redis Cluster has only database 0)",
         });
     }
+    if !cfg.cluster.seeds.is_empty() && !cfg.sentinel.addrs.is_empty() {
+        return Err(ArgError::BadValue {
+            flag: "--sentinel",
+            value: super::values::sentinel_addrs_text(&cfg.sentinel.addrs),
+            expected: "no --cluster as well (a cluster fails over by itself: give only --cluster)",
+        });
+    }
+    if !cfg.sentinel.addrs.is_empty() && cfg.sentinel.master.is_none() {
+        return Err(ArgError::BadValue {
+            flag: "--sentinel",
+            value: super::values::sentinel_addrs_text(&cfg.sentinel.addrs),
+            expected: "the master's name too (--sentinel-master NAME)",
+        });
+    }
+    if cfg.sentinel.user.is_some() && cfg.sentinel.password.is_none() {
+        return Err(ArgError::BadValue {
+            flag: "--sentinel-user",
+            value: cfg.sentinel.user.clone().unwrap_or_default(),
+            expected: "a password too (--sentinel-password or REDIS_GATEWAY_SENTINEL_PASSWORD)",
+        });
+    }
+    if cfg.sentinel.addrs.is_empty() && cfg.sentinel.master.is_some() {
+        return Err(ArgError::BadValue {
+            flag: "--sentinel-master",
+            value: cfg.sentinel.master.clone().unwrap_or_default(),
+            expected: "the sentinels too (--sentinel HOST:PORT,...)",
+        });
+    }
     if cfg.api == super::Api::Upstash && cfg.tokens.full.is_none() {
         return Err(ArgError::BadValue {
             flag: "--api",
@@ -279,11 +307,39 @@ mod tests {
             (&["70000"], "PORT"),
             (&["1", "h", "2", "extra"], "extra"),
             (&["--redis-user", "bob"], "--redis-user"),
+            (&["--sentinel", "h:26379"], "--sentinel-master"),
+            (&["--sentinel-master", "m"], "--sentinel HOST"),
+            (
+                &[
+                    "--sentinel",
+                    "h",
+                    "--sentinel-master",
+                    "m",
+                    "--sentinel-user",
+                    "u",
+                ],
+                "--sentinel-user",
+            ),
         ];
         for (args, named) in cases {
             let err = run(args).expect_err(&format!("{args:?} should fail"));
             assert!(err.to_string().contains(named), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn sentinels_and_their_master_name_come_together() {
+        let cfg = run(&["--sentinel", "a:1,b", "--sentinel-master", "m"]).unwrap();
+        assert_eq!(
+            cfg.sentinel.addrs,
+            [("a".to_string(), 1), ("b".to_string(), 26379)]
+        );
+        assert_eq!(cfg.sentinel.master.as_deref(), Some("m"));
+        assert_eq!(
+            cfg.redis_text(),
+            "master 'm' via sentinels a:1,b:26379 db 0"
+        );
+        assert_eq!(run(&[]).unwrap().redis_text(), "127.0.0.1:6379 db 0");
     }
 
     #[test]

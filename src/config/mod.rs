@@ -284,6 +284,8 @@ pub struct Config {
     pub max_transactions: usize,
     /// Redis Cluster: the seeds (`--cluster`) and how requests are routed there.
     pub cluster: ClusterSettings,
+    /// `--sentinel`: find the master through Redis Sentinel instead of `redis`'s address.
+    pub sentinel: Sentinels,
 }
 
 impl fmt::Display for ClusterSettings {
@@ -313,6 +315,39 @@ pub struct ClusterSettings {
     /// Split `MSET`, `MGET`, `DEL`, `EXISTS`… whose keys span several slots into one command per
     /// slot (not atomic) instead of refusing them with 409.
     pub split_multi_key: bool,
+}
+
+/// The sentinels to ask where the master is (`--sentinel`, `--sentinel-master`), and the login
+/// to the sentinels themselves (not Redis's: that stays `--redis-user`/`--redis-password`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sentinels {
+    /// `host:port` of each sentinel given; empty: Sentinel is not used.
+    pub addrs: Vec<(String, u16)>,
+    /// The name the sentinels monitor the master under.
+    pub master: Option<String>,
+    /// ACL user for `AUTH` to the sentinels.
+    pub user: Option<String>,
+    /// Password for `AUTH` to the sentinels.
+    pub password: Option<Secret>,
+}
+
+impl Config {
+    /// Where Redis is, as the start-up line says it: its address and database, the cluster's
+    /// seeds (`cluster 10.0.0.1:7000,10.0.0.2:7000`), or the master the sentinels name
+    /// (`master 'm' via sentinels h1:26379,h2:26379 db 0`).
+    pub fn redis_text(&self) -> String {
+        if !self.cluster.seeds.is_empty() {
+            return self.cluster.to_string();
+        }
+        match &self.sentinel.master {
+            Some(master) if !self.sentinel.addrs.is_empty() => format!(
+                "master '{master}' via sentinels {} db {}",
+                values::sentinel_addrs_text(&self.sentinel.addrs),
+                self.redis.db
+            ),
+            _ => self.redis.to_string(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -360,6 +395,7 @@ impl Default for Config {
             tokens: Tokens::default(),
             max_transactions: MAX_TRANSACTIONS,
             cluster: ClusterSettings::default(),
+            sentinel: Sentinels::default(),
         }
     }
 }

@@ -15,7 +15,8 @@
 use super::values::{
     api, bytes, cluster_seeds, cluster_seeds_text, count, duration, duration_or_auto,
     duration_or_auto_text, duration_text, listen_addr, log_level, optional, redis_address_text,
-    redis_target, switch, switch_text, whole, Expected, MAX_DATABASE,
+    redis_target, sentinel_addrs, sentinel_addrs_text, switch, switch_text, whole, Expected,
+    MAX_DATABASE,
 };
 use super::{Api, Config, Secret, ENV_PREFIX, MASK};
 use crate::http::origin;
@@ -199,6 +200,57 @@ pub static OPTIONS: &[Opt] = &[
             Ok(())
         },
         show: |cfg| masked(&cfg.tokens.readonly),
+    },
+    Opt {
+        flag: "--sentinel",
+        arg: "HOST:PORT,...",
+        help: "find the master through these Redis Sentinels (and follow\n\
+               its failovers) instead of --redis's address; needs\n\
+               --sentinel-master",
+        section: Section::General,
+        default: Shown::Stated("off"),
+        set: |cfg, v| put(&mut cfg.sentinel.addrs, sentinel_addrs(v)),
+        show: |cfg| sentinel_addrs_text(&cfg.sentinel.addrs),
+    },
+    Opt {
+        flag: "--sentinel-master",
+        arg: "NAME",
+        help: "the master's name in the sentinels' config",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.sentinel.master = optional(v);
+            Ok(())
+        },
+        show: |cfg| cfg.sentinel.master.clone().unwrap_or_default(),
+    },
+    Opt {
+        flag: "--sentinel-user",
+        arg: "NAME",
+        help: "ACL user for AUTH to the sentinels",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.sentinel.user = optional(v);
+            Ok(())
+        },
+        show: |cfg| cfg.sentinel.user.clone().unwrap_or_default(),
+    },
+    Opt {
+        flag: "--sentinel-password",
+        arg: "PASS",
+        help: "password for AUTH to the sentinels (not to Redis);\n\
+               better: REDIS_GATEWAY_SENTINEL_PASSWORD",
+        section: Section::General,
+        default: Shown::Stated("none"),
+        set: |cfg, v| {
+            cfg.sentinel.password = optional(v).map(Secret::new);
+            Ok(())
+        },
+        show: |cfg| match cfg.sentinel.password {
+            Some(_) => MASK.to_string(),
+            None => String::new(),
+        },
     },
     Opt {
         flag: "--db",
@@ -677,6 +729,9 @@ mod tests {
             ("--cluster", "10.0.0.1:7000,[::1]:7001"),
             ("--cluster-retry-deadline", "3s"),
             ("--cluster-split-multi-key", "on"),
+            ("--sentinel", "10.0.0.1:26379,[::1]:26380"),
+            ("--sentinel-master", "mymaster"),
+            ("--sentinel-user", "watcher"),
         ];
         for (flag, value) in cases {
             let opt = find(flag).unwrap();
@@ -692,6 +747,25 @@ mod tests {
         (token.set)(&mut cfg, "s3cret").unwrap();
         assert_eq!((token.show)(&cfg), MASK);
         assert!(!format!("{cfg:?}").contains("s3cret"));
+        let sentinel = find("--sentinel-password").unwrap();
+        (sentinel.set)(&mut cfg, "s3ntinel").unwrap();
+        assert_eq!((sentinel.show)(&cfg), MASK);
+        assert!(!format!("{cfg:?}").contains("s3ntinel"));
+    }
+
+    #[test]
+    fn sentinels_default_to_port_26379_and_a_bad_list_is_refused() {
+        let opt = find("--sentinel").unwrap();
+        let mut cfg = Config::default();
+        (opt.set)(&mut cfg, "a.example, b.example:5000").unwrap();
+        let want = [
+            ("a.example".to_string(), 26379),
+            ("b.example".to_string(), 5000),
+        ];
+        assert_eq!(cfg.sentinel.addrs, want);
+        for bad in ["a.example:0", "a:b", ",", "h:1,"] {
+            assert!((opt.set)(&mut cfg, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

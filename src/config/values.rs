@@ -226,6 +226,43 @@ pub fn duration_or_auto_text(d: Option<Duration>) -> String {
     d.map_or_else(|| "auto".to_string(), duration_text)
 }
 
+/// The port of a sentinel given without one.
+pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+
+/// `HOST:PORT[,HOST:PORT…]` (a port left out is 26379); empty: none. At most 16.
+pub fn sentinel_addrs(text: &str) -> Result<Vec<(String, u16)>, Expected> {
+    const BAD: Expected = "HOST:PORT[,HOST:PORT...] (at most 16)";
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let addrs = text
+        .split(',')
+        .map(|one| {
+            let (host, port) = host_port(one.trim()).ok_or(BAD)?;
+            Ok((host, port.unwrap_or(DEFAULT_SENTINEL_PORT)))
+        })
+        .collect::<Result<Vec<_>, Expected>>()?;
+    if addrs.len() > 16 {
+        return Err(BAD);
+    }
+    Ok(addrs)
+}
+
+/// Sentinel addresses as [`sentinel_addrs`] reads them.
+pub fn sentinel_addrs_text(addrs: &[(String, u16)]) -> String {
+    addrs
+        .iter()
+        .map(|(host, port)| {
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `error`, `warn`, `info` or `debug`.
 pub fn log_level(text: &str) -> Result<Level, Expected> {
     Level::parse(text).ok_or("error, warn, info or debug")

@@ -6,9 +6,10 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Error;
+use super::{Address, Error};
 use crate::config::{Config, RedisTarget};
 use crate::memory::Account;
 use crate::resp::{self, Value};
@@ -39,6 +40,8 @@ pub struct Conn {
     last_used: Instant,
     /// What the connection holds of the memory budget, once it is in a pool.
     account: Option<Account>,
+    /// The address it was made for and that address's generation then (see [`Conn::follow`]).
+    origin: Option<(Arc<Address>, u64)>,
 }
 
 impl Conn {
@@ -68,6 +71,7 @@ impl Conn {
             reply_timeout: cfg.redis_timeout,
             last_used: Instant::now(),
             account: None,
+            origin: None,
         };
         conn.handshake(target)?;
         Ok(conn)
@@ -102,6 +106,65 @@ impl Conn {
         }
         let reply = self.call(&[b"CLIENT".as_slice(), b"SETNAME", b"redis-gateway"])?;
         expect_ok("CLIENT SETNAME", &reply)
+    }
+
+    /// Checks that the server is a master (`ROLE`), for an address of [`super::address::Role::Master`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] saying what `ROLE` answered when it is not `master` (a replica
+    /// whose promotion is still to come, or an old master that came back); any transport error.
+    pub fn confirm_master(&mut self, target: &RedisTarget) -> Result<(), Error> {
+        let reply = self.call(&[b"ROLE"])?;
+        let role = match &reply {
+            Value::Array(items) | Value::Push(items) => match items.first() {
+                Some(Value::Bulk(role) | Value::Simple(role)) => role.clone(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        if role == b"master" {
+            return Ok(());
+        }
+        let said = match (&reply, role.is_empty()) {
+            (Value::Error(text), _) => String::from_utf8_lossy(text).into_owned(),
+            (_, false) => String::from_utf8_lossy(&role).into_owned(),
+            (other, true) => format!("{other:?}"),
+        };
+        Err(Error::Unavailable(format!(
+            "{}:{} is not a master (ROLE says {said}): waiting for Sentinel to name the new one",
+            target.host, target.port
+        )))
+    }
+
+    /// Remembers that the connection was made for `address` at `generation`; once the address
+    /// moves (or its server is [`Address::demoted`]) the connection is no longer current.
+    pub fn follow(&mut self, address: &Arc<Address>, generation: u64) {
+        self.origin = Some((Arc::clone(address), generation));
+    }
+
+    /// False once the address the connection was made for has moved on (always true for a
+    /// connection made without one).
+    pub fn is_current(&self) -> bool {
+        match &self.origin {
+            Some((address, generation)) => address.generation() == *generation,
+            None => true,
+        }
+    }
+
+    /// Whether the connection's address must be a master.
+    pub fn wants_master(&self) -> bool {
+        self.origin
+            .as_ref()
+            .is_some_and(|(address, _)| address.role() == super::address::Role::Master)
+    }
+
+    /// Tells the connection's address that its server answered as a replica (`READONLY`), so
+    /// that every connection made there is retired ([`Address::demoted`]).
+    pub fn report_demoted(&self) {
+        if let Some((address, generation)) = &self.origin {
+            address.demoted(*generation);
+        }
     }
 
     /// Counts the connection's buffers against the memory budget from now on: a reply that would

@@ -4,12 +4,17 @@
 //! adds it. While Redis is down it retries with capped exponential backoff (50 ms → 500 ms, so the
 //! pool refills within about half a second of Redis coming back) and logs
 //! the outage once when it starts and once when it ends, with its length: never once per attempt.
+//!
+//! The address is read at every attempt, so a moved address is followed; an address that must be
+//! a master ([`Role::Master`], Sentinel) gets no connection while it is vacant, and each new
+//! connection must see `ROLE` say `master` before it joins the pool.
 
 use std::io;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::address::Role;
 use super::{Address, Conn, Error, Pool};
 use crate::config::{Config, RedisTarget};
 use crate::log;
@@ -101,16 +106,46 @@ fn explained(e: Error, target: &RedisTarget) -> Error {
     }
 }
 
+/// Opens one connection to where `address` is now, with the login and database of `cfg.redis`,
+/// tagged with the address's generation; for a master's address, only once `ROLE` confirms it.
+/// Returns the place tried, as the log names it, with the result.
+fn open(address: &Arc<Address>, cfg: &Config) -> (String, Result<Conn, Error>) {
+    // The generation is read before the place: a move in between tags the connection as old
+    // (it is replaced at once), never a connection to the old place as new.
+    let generation = address.generation();
+    let target = address.target(&cfg.redis);
+    if let Some(why) = address.vacant() {
+        return ("(no address yet)".into(), Err(Error::Unavailable(why)));
+    }
+    let result = Conn::connect(&target, cfg).and_then(|mut conn| {
+        if address.role() == Role::Master {
+            conn.confirm_master(&target)?;
+        }
+        conn.follow(address, generation);
+        Ok(conn)
+    });
+    (
+        target.to_string(),
+        result.map_err(|e| explained(e, &target)),
+    )
+}
+
 /// Opens connections to `address` (read at every attempt, so a moved address is followed) with
 /// the login and database of `cfg.redis`.
-fn run(pool: &Pool, address: &Address, metrics: &Metrics, cfg: &Config, refused_backoff: Duration) {
+fn run(
+    pool: &Pool,
+    address: &Arc<Address>,
+    metrics: &Metrics,
+    cfg: &Config,
+    refused_backoff: Duration,
+) {
     let mut backoff = MIN_BACKOFF;
     // When the current outage began and its kind; `None` while Redis accepts connections.
     let mut outage: Option<(Instant, Failure)> = None;
     let mut short_logged = false;
     while pool.wait_for_vacancy() {
-        let target = address.target(&cfg.redis);
-        match Conn::connect(&target, cfg) {
+        let (target, result) = open(address, cfg);
+        match result {
             Ok(conn) => {
                 pool.add(conn);
                 Metrics::add(&metrics.redis_connects, 1);
@@ -129,7 +164,6 @@ fn run(pool: &Pool, address: &Address, metrics: &Metrics, cfg: &Config, refused_
             }
             Err(e) => {
                 metrics.redis_error(RedisErrorKind::Connect);
-                let e = explained(e, &target);
                 let why = match &e {
                     Error::Unavailable(why) => why.clone(),
                     other => other.to_string(),

@@ -1,7 +1,8 @@
 //! Everything that touches a Redis socket, behind one seam ([`Backend`]): one connection
 //! ([`Conn`]), the pool workers borrow from ([`Pool`], [`PooledConn`]), the thread that keeps the
 //! pool full ([`maintainer`]), the shared subscriptions ([`subscriber`]), and the topologies: a
-//! single server ([`Standalone`]) and a Redis Cluster ([`Cluster`]).
+//! single server ([`Standalone`]), a Redis Cluster ([`Cluster`]), and a master followed through
+//! Redis Sentinel ([`Sentinel`]).
 //!
 //! A connection that saw an I/O error, a timeout or a malformed reply is never reused: a late reply
 //! would otherwise answer the next request. It is dropped, and the maintainer opens a new one.
@@ -16,6 +17,7 @@ pub mod conn;
 pub mod databases;
 pub mod maintainer;
 pub mod pool;
+pub mod sentinel;
 pub mod standalone;
 pub mod subscriber;
 pub mod transaction;
@@ -26,6 +28,7 @@ pub use cluster::Cluster;
 pub use conn::Conn;
 pub use databases::Databases;
 pub use pool::{Pool, PoolStats, PooledConn};
+pub use sentinel::Sentinel;
 pub use standalone::Standalone;
 
 /// Why a Redis round trip failed. A Redis `-ERR` reply is not an error here: it is a

@@ -9,6 +9,10 @@
 //!
 //! `open` counts every live connection, idle or lent; the maintainer keeps it at `size`. No I/O
 //! happens under the lock: connections are closed after it is released.
+//!
+//! A connection made for an address that has moved since (Sentinel's master changed, see
+//! [`super::Address`]) is retired, never lent: at checkout it is closed and replaced, and one in
+//! flight is closed when it comes back ([`Conn::is_current`]).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -17,6 +21,9 @@ use super::{Conn, Error};
 use crate::memory::{Account, Budget};
 pub use crate::metrics::PoolStats;
 use crate::resp::Value;
+
+/// How often the maintainer looks for idle connections whose address has moved.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A bounded set of Redis connections shared by all workers.
 #[derive(Debug)]
@@ -80,7 +87,7 @@ impl Pool {
         let deadline = Instant::now() + timeout;
         loop {
             let mut conn = self.take_idle(deadline)?;
-            if !conn.is_clean() {
+            if !conn.is_current() || !conn.is_clean() {
                 // Out of step or closed by Redis: replace it, never send on it.
                 drop(conn);
                 self.discard(false);
@@ -138,8 +145,14 @@ impl Pool {
         }
     }
 
-    /// Returns a healthy connection to the idle set.
+    /// Returns a healthy connection to the idle set (one made for an address that has moved
+    /// since is closed instead, and replaced).
     fn put_back(&self, conn: Conn) {
+        if !conn.is_current() {
+            drop(conn);
+            self.discard(false);
+            return;
+        }
         let mut state = self.lock();
         if state.closed {
             state.open = state.open.saturating_sub(1);
@@ -193,14 +206,27 @@ impl Pool {
     }
 
     /// For the maintainer: waits until the pool has room for another connection. Returns false
-    /// once the pool is closed.
+    /// once the pool is closed. Every [`SWEEP_INTERVAL`] meanwhile, idle connections made for an
+    /// address that has moved since are closed, so that a failover closes every connection to
+    /// the old master even when no request comes to find them.
     pub(super) fn wait_for_vacancy(&self) -> bool {
         let mut state = self.lock();
         while !state.closed && state.open >= self.size {
             state = self
                 .vacancy
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(state, SWEEP_INTERVAL)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            if state.idle.iter().any(|conn| !conn.is_current()) {
+                let (stale, current): (Vec<Conn>, Vec<Conn>) = std::mem::take(&mut state.idle)
+                    .into_iter()
+                    .partition(|conn| !conn.is_current());
+                state.idle = current;
+                state.open = state.open.saturating_sub(stale.len());
+                drop(state);
+                drop(stale); // closed outside the lock
+                state = self.lock();
+            }
         }
         !state.closed
     }
@@ -329,11 +355,45 @@ impl PooledConn<'_> {
         (values, error)
     }
 
+    /// For a connection whose address must be a master: `None` when the replies can be
+    /// trusted, else why not, after which the connection is closed. They cannot when the address
+    /// moved while they were read (they came from the old master, and a write there may be
+    /// lost in the failover) or when one is `READONLY` (the server was demoted: every connection
+    /// made there is retired and Sentinel is asked again). Always `None` otherwise.
+    pub fn master_verdict(&mut self, values: &[Value]) -> Option<Error> {
+        let conn = self.conn.as_ref()?;
+        if !conn.wants_master() {
+            return None;
+        }
+        let why = if values.iter().any(is_readonly) {
+            conn.report_demoted();
+            "the master was demoted to a replica (READONLY) while the request ran; its outcome \
+             is unknown, retry"
+        } else if !conn.is_current() {
+            "the master changed while the request ran (a failover); its outcome is unknown, retry"
+        } else {
+            return None;
+        };
+        self.discard(false);
+        Some(Error::Unavailable(why.into()))
+    }
+
     fn discard(&mut self, server_gone: bool) {
         if let Some(conn) = self.conn.take() {
             drop(conn);
             self.pool.discard(server_gone);
         }
+    }
+}
+
+/// A `READONLY` error reply, at the top or one level down (in `EXEC`'s reply).
+fn is_readonly(value: &Value) -> bool {
+    match value {
+        Value::Error(text) => text.starts_with(b"READONLY"),
+        Value::Array(items) => items
+            .iter()
+            .any(|item| matches!(item, Value::Error(text) if text.starts_with(b"READONLY"))),
+        _ => false,
     }
 }
 

@@ -1,5 +1,6 @@
 //! One Redis server at a fixed address: the pool of the configured database, a small pool for
 //! each other database a request names, the maintainer thread, and the shared subscriptions.
+//! Sentinel's backend is this too, at an address its watcher moves ([`Standalone::start_at`]).
 
 use std::borrow::Cow;
 use std::io;
@@ -39,8 +40,22 @@ impl Standalone {
         metrics: Arc<Metrics>,
         budget: &Arc<Budget>,
     ) -> io::Result<Standalone> {
+        Standalone::start_at(cfg, metrics, budget, Address::new(&cfg.redis))
+    }
+
+    /// [`Standalone::start`] at an address someone else may move (Sentinel's master), with the
+    /// login and database of `cfg.redis`.
+    ///
+    /// # Errors
+    ///
+    /// When the maintainer thread cannot start.
+    pub fn start_at(
+        cfg: &Config,
+        metrics: Arc<Metrics>,
+        budget: &Arc<Budget>,
+        address: Arc<Address>,
+    ) -> io::Result<Standalone> {
         let pool = Arc::new(Pool::new(cfg.pool_size, cfg.ping_interval, budget));
-        let address = Address::new(&cfg.redis);
         let databases = Databases::new(
             Arc::clone(&pool),
             Arc::clone(&address),
@@ -164,7 +179,14 @@ pub(super) fn round_trip(
     let mut retried = false;
     loop {
         let (values, error) = match pool.checkout(checkout_timeout) {
-            Ok(mut conn) => conn.pipeline(commands),
+            Ok(mut conn) => {
+                let (values, error) = conn.pipeline(commands);
+                match conn.master_verdict(&values) {
+                    // From an old or demoted master (Sentinel): no reply can be trusted.
+                    Some(e) => (Vec::new(), Some(e)),
+                    None => (values, error),
+                }
+            }
             Err(e) => (Vec::new(), Some(e)),
         };
         match error {

@@ -114,7 +114,11 @@ pub fn run(
     let replies = loop {
         let mut conn = pool.checkout(checkout_timeout)?;
         match conn.pipeline(&all) {
-            (values, None) => break values,
+            (values, None) => match conn.master_verdict(&values) {
+                // From an old or demoted master (Sentinel): whether it ran is not known.
+                Some(e) => return Err(e),
+                None => break values,
+            },
             (values, Some(Error::Stale)) if !retried && values.is_empty() => retried = true,
             (_, Some(e)) => return Err(e),
         }

@@ -40,7 +40,7 @@ use crate::http::Head;
 use crate::log::{self, AccessLog};
 use crate::memory::Budget;
 use crate::metrics::{Metrics, Snapshot};
-use crate::redis::{Backend, Cluster, Standalone};
+use crate::redis::{Backend, Cluster, Sentinel, Standalone};
 use acceptor::Acceptor;
 use connection::{Connection, Listener};
 use inbox::Inbox;
@@ -105,10 +105,12 @@ impl Shared {
         };
         let metrics = Arc::new(Metrics::default());
         let budget = Budget::new(cfg.max_memory);
-        let backend: Box<dyn Backend> = if cfg.cluster.seeds.is_empty() {
-            Box::new(Standalone::start(&cfg, Arc::clone(&metrics), &budget)?)
-        } else {
+        let backend: Box<dyn Backend> = if !cfg.cluster.seeds.is_empty() {
             Box::new(Cluster::start(&cfg, Arc::clone(&metrics), &budget)?)
+        } else if !cfg.sentinel.addrs.is_empty() {
+            Box::new(Sentinel::start(&cfg, Arc::clone(&metrics), &budget)?)
+        } else {
+            Box::new(Standalone::start(&cfg, Arc::clone(&metrics), &budget)?)
         };
         Ok(Shared {
             limits,
@@ -225,11 +227,7 @@ pub fn run(cfg: Config) -> io::Result<()> {
     let admin_note = admin_addr
         .map(|a| format!(", admin on {a}"))
         .unwrap_or_default();
-    let redis = if cfg.cluster.seeds.is_empty() {
-        cfg.redis.to_string()
-    } else {
-        cfg.cluster.to_string()
-    };
+    let redis = cfg.redis_text();
     log::startup(format_args!(
         "redis-gateway {} listening on {local} ({} API), redis {redis}, {} workers, pool {}{admin_note}",
         env!("CARGO_PKG_VERSION"),

@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod http;
 pub mod redis;
 pub mod rng;
+pub mod sentinel;
 
 pub use cluster::RedisCluster;
 pub use fake_redis::{Act, FakeRedis};

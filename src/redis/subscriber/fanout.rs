@@ -40,7 +40,13 @@ impl Hub {
             }
             let generation = self.address.generation();
             let target = self.address.target(&self.cfg.redis);
-            let conn = Conn::connect(&target, &self.cfg).and_then(|conn| {
+            // While the address is vacant (Sentinel: a promotion under way), nothing is
+            // connected: subscribers wait for the new master.
+            let vacant = self.address.vacant().map(Error::Unavailable);
+            let conn = vacant
+                .map_or(Ok(()), Err)
+                .and_then(|()| Conn::connect(&target, &self.cfg));
+            let conn = conn.and_then(|conn| {
                 let writer = conn.writer()?;
                 writer.set_write_timeout(Some(self.cfg.redis_timeout))?;
                 Ok((conn, writer))
