@@ -81,6 +81,21 @@ fn bad_values_are_usage_errors() {
         (&["--idle-timeout", "soon"], "--idle-timeout"),
         (&["--db", "x"], "--db"),
         (&["--workers"], "--workers"),
+        (&["--max-memory", "64mb"], "--max-memory"),
+        (&["--max-stream-buffer", "2GiB"], "--max-stream-buffer"),
+        // The topologies: one at a time, each whole.
+        (
+            &[
+                "--cluster",
+                "127.0.0.1:7000",
+                "--sentinel",
+                "127.0.0.1:26379",
+            ],
+            "--sentinel",
+        ),
+        (&["--sentinel", "127.0.0.1:26379"], "--sentinel"),
+        (&["--sentinel-master", "m"], "--sentinel-master"),
+        (&["--cluster", "127.0.0.1:7000", "--db", "3"], "--db"),
     ];
     for (args, flag) in cases {
         let mut all = vec!["--listen", "127.0.0.1:0"];
