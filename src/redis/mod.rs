@@ -9,6 +9,8 @@
 
 use std::fmt;
 use std::io;
+use std::sync::{Mutex, PoisonError};
+use std::thread::JoinHandle;
 
 pub mod address;
 pub mod backend;
@@ -30,6 +32,15 @@ pub use databases::Databases;
 pub use pool::{Pool, PoolStats, PooledConn};
 pub use sentinel::Sentinel;
 pub use standalone::Standalone;
+
+/// Joins the thread kept in `slot` once (the slot is left empty, so a second close does not wait
+/// again); a panic of that thread is not passed on: it was logged where it happened.
+pub(crate) fn join_thread(slot: &Mutex<Option<JoinHandle<()>>>) {
+    let handle = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(handle) = handle {
+        let _ = handle.join();
+    }
+}
 
 /// Why a Redis round trip failed. A Redis `-ERR` reply is not an error here: it is a
 /// [`crate::resp::Value::Error`] value.

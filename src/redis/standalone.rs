@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -154,14 +154,7 @@ impl Backend for Standalone {
         self.pool.close();
         self.databases.close_others();
         self.hub.close();
-        let handle = self
-            .maintainer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
+        crate::redis::join_thread(&self.maintainer);
     }
 }
 

@@ -29,7 +29,7 @@ pub mod topology;
 
 use std::borrow::Cow;
 use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -482,14 +482,7 @@ impl Backend for Cluster {
     fn close(&self) {
         self.topology.close();
         self.hub.close();
-        let handle = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
+        crate::redis::join_thread(&self.thread);
         self.topology.join_all();
     }
 }

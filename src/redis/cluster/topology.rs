@@ -274,14 +274,7 @@ impl Topology {
             node.pool.close();
         }
         for node in retired {
-            let handle = node
-                .maintainer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(handle) = handle {
-                let _ = handle.join();
-            }
+            crate::redis::join_thread(&node.maintainer);
         }
     }
 

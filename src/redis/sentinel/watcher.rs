@@ -30,7 +30,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -106,14 +106,7 @@ impl Watcher {
     /// Stops the thread (within [`TICK`] plus a few sentinel calls) and joins it.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let handle = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
+        crate::redis::join_thread(&self.thread);
     }
 }
 

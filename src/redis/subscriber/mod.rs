@@ -310,14 +310,7 @@ impl Hub {
     pub fn close(&self) {
         self.lock().closed = true;
         self.wake.notify_all();
-        let handle = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
-        }
+        crate::redis::join_thread(&self.thread);
     }
 
     fn start_thread(self: &Arc<Hub>) -> Result<(), Error> {
