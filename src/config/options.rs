@@ -367,7 +367,8 @@ pub static OPTIONS: &[Opt] = &[
     Opt {
         flag: "--max-memory",
         arg: "BYTES",
-        help: "bytes of client and Redis buffers, all connections together; past it: 503",
+        help: "client and Redis buffers, all connections\n\
+               together; past it: 503",
         section: Section::Limits,
         default: Shown::Value,
         set: |cfg, v| put(&mut cfg.max_memory, bytes(v, 1 << 40)),
