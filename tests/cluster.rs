@@ -463,6 +463,27 @@ fn load_thread(addr: SocketAddr, keys: &[String], stop: &AtomicBool, done: &Atom
     tally
 }
 
+/// What a change of the cluster under load may cost: nothing. No wrong answer, no failed
+/// request, no acknowledged write missing afterwards.
+#[track_caller]
+fn expect_no_error(cluster: &RedisCluster, tally: &Tally, what: &str) {
+    assert!(
+        tally.wrong.is_empty(),
+        "{what}: wrong answers: {:?}",
+        tally.wrong
+    );
+    assert!(
+        tally.failures.is_empty(),
+        "{what} must cost no error: {:?}",
+        tally.failures
+    );
+    assert_eq!(
+        check_final_values(cluster, tally),
+        0,
+        "{what}: nothing acknowledged is lost"
+    );
+}
+
 /// Checks each key's final value, read from the cluster directly: written by its own writer, and
 /// not newer than the last write sent. Returns how many keys lost an acknowledged write (Redis
 /// replicates asynchronously: a write a master acknowledged just before `kill -9` may not have
@@ -587,17 +608,7 @@ fn a_manual_failover_costs_no_error() {
         tally.ok,
         tally.failures
     );
-    assert!(tally.wrong.is_empty(), "wrong answers: {:?}", tally.wrong);
-    assert!(
-        tally.failures.is_empty(),
-        "a manual failover must cost no error: {:?}",
-        tally.failures
-    );
-    assert_eq!(
-        check_final_values(&cluster, &tally),
-        0,
-        "nothing acknowledged is lost"
-    );
+    expect_no_error(&cluster, &tally, "a manual failover");
     cluster.wait_ok(FORM_TIMEOUT);
 }
 
@@ -636,17 +647,7 @@ fn resharding_under_load_gives_no_wrong_answer_and_no_error() {
         tally.ok,
         tally.failures
     );
-    assert!(tally.wrong.is_empty(), "wrong answers: {:?}", tally.wrong);
-    assert!(
-        tally.failures.is_empty(),
-        "resharding must cost no error: {:?}",
-        tally.failures
-    );
-    assert_eq!(
-        check_final_values(&cluster, &tally),
-        0,
-        "nothing acknowledged is lost"
-    );
+    expect_no_error(&cluster, &tally, "resharding");
     cluster.wait_ok(FORM_TIMEOUT);
 }
 

@@ -7,6 +7,7 @@ use super::{free_port, poll_until, TempDir};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// The `cluster-node-timeout` the test clusters run with.
@@ -242,15 +243,26 @@ impl RedisCluster {
         ports
     }
 
-    /// The port of a replica of the master on `port`.
+    /// The port of a replica of the master on `port`; waits (up to [`FORM_TIMEOUT`]) while it
+    /// has none, as after an earlier test killed and restarted a node that is still rejoining.
     pub fn replica_of(&self, port: u16) -> u16 {
         let id = self.id(port);
-        let node = self.running().next().expect("a running node");
-        let replicas = node.cmd(&[b"CLUSTER", b"REPLICAS", id.as_bytes()]);
-        let RespReply::Array(lines) = replicas else {
-            panic!("CLUSTER REPLICAS: {replicas:?}");
+        let deadline = Instant::now() + FORM_TIMEOUT;
+        let line = loop {
+            let node = self.running().next().expect("a running node");
+            let replicas = node.cmd(&[b"CLUSTER", b"REPLICAS", id.as_bytes()]);
+            let RespReply::Array(lines) = replicas else {
+                panic!("CLUSTER REPLICAS: {replicas:?}");
+            };
+            if let Some(line) = lines.first() {
+                break line.text();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the master on {port} has no replica after {FORM_TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(100));
         };
-        let line = lines.first().expect("the master has a replica").text();
         // `<id> 127.0.0.1:7003@17003 slave …`
         let addr = line.split(' ').nth(1).expect("an address field");
         let port = addr.split(['@', ':']).nth(1).expect("a port");
