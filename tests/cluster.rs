@@ -333,7 +333,7 @@ fn gateway_with_split(cluster: &RedisCluster) -> Gateway {
 #[test]
 fn a_seed_that_is_down_at_start_is_skipped() {
     let cluster = cluster();
-    let dead = support::free_port();
+    let dead = support::closed_port();
     let seeds = format!("127.0.0.1:{dead},{}", cluster.seeds());
     let all = [
         "--listen",

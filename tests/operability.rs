@@ -545,7 +545,7 @@ fn healthz_is_ok_with_the_pool_when_redis_is_up() {
 
 #[test]
 fn healthz_is_503_while_redis_is_absent_and_200_once_it_is_up() {
-    let port = free_port();
+    let port = closed_port();
     let gateway = Gateway::start_port(port, &["--pool-size", "2"]);
     let admin = gateway.admin();
     let response = request(admin, "GET", "/healthz", &[], b"");
@@ -1110,7 +1110,7 @@ fn lines_at<'a>(log: &'a str, level: &str) -> Vec<&'a str> {
 
 #[test]
 fn log_level_warn_shows_the_redis_warning_and_no_info() {
-    let absent = format!("127.0.0.1:{}", free_port());
+    let absent = format!("127.0.0.1:{}", closed_port());
     let mut gateway = Gateway::spawn(
         &[
             "--listen",
@@ -1149,7 +1149,7 @@ fn log_level_warn_shows_the_redis_warning_and_no_info() {
 
 #[test]
 fn log_level_error_hides_the_redis_warning_while_serving() {
-    let absent = format!("127.0.0.1:{}", free_port());
+    let absent = format!("127.0.0.1:{}", closed_port());
     let listen = format!("127.0.0.1:{}", free_port());
     let mut gateway = Gateway::spawn(
         &[

@@ -126,7 +126,7 @@ fn redis_guard_fails_with_install_hint_when_binary_is_missing() {
 
 #[test]
 fn redis_down_at_start_up_gives_503_then_serves_once_it_comes_up() {
-    let port = free_port();
+    let port = closed_port();
     let gateway = Gateway::start_port(port, &[]);
     for path in ["/k", "/other"] {
         let (response, took) = timed_get(gateway.addr(), path);
@@ -492,7 +492,7 @@ fn real_redis_oom_and_readonly_map_to_507_and_503() {
     let response = request(gateway.addr(), "PUT", "/k", &[], b"v");
     expect_status(&response, 507);
 
-    let free = free_port().to_string();
+    let free = closed_port().to_string();
     let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &free]);
     let gateway = Gateway::start(&replica, &[]);
     gateway.wait_ready();

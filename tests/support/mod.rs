@@ -64,6 +64,35 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port nothing listens on, for "Redis is down" tests: below the kernel's ephemeral
+/// range, so that neither a server another test starts on a [`free_port`] nor an outgoing
+/// connection's own source port (a TCP self-connect to a closed port) can take it meanwhile.
+/// Both happened with a `free_port` here: a test's "down" Redis was up, or connected to itself.
+pub fn closed_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let span = low.saturating_sub(10_000).max(1);
+    let mut rng = rng::Rng::new(u64::from(std::process::id()) ^ nanos());
+    for _ in 0..100 {
+        let port = 10_000 + u16::try_from(rng.below(usize::from(span))).unwrap_or(0);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no closed loopback port found between 10000 and {low}");
+}
+
+/// Nanoseconds of the wall clock, to seed a test's randomness.
+fn nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            u64::try_from(d.as_nanos() & u128::from(u64::MAX)).unwrap_or(0)
+        })
+}
+
 /// A fresh directory under the system temp dir, removed with its contents on drop.
 #[derive(Debug)]
 pub struct TempDir {
