@@ -267,7 +267,9 @@ impl SentinelSet {
     /// Waits until every running sentinel lists the replica and the other running sentinels.
     pub fn wait_sentinels_met(&self) {
         let running = self.sentinels.iter().filter(|s| s.is_running()).count();
-        let met = poll_until(Duration::from_secs(20), || {
+        // A liveness bound: sentinels say hello every 2 s, but two suites at once on 2 cores once
+        // kept them from meeting for over 20 s.
+        let met = poll_until(Duration::from_secs(60), || {
             self.sentinels
                 .iter()
                 .filter(|s| s.is_running())
@@ -275,7 +277,7 @@ impl SentinelSet {
         });
         assert!(
             met,
-            "the sentinels did not discover each other and the replica in 20 s"
+            "the sentinels did not discover each other and the replica in 60 s"
         );
     }
 
