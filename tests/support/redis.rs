@@ -247,26 +247,14 @@ impl RedisServer {
 
     /// Spawns the child and waits for `PING`; on failure kills it and returns its log.
     fn spawn_and_wait(&mut self) -> Result<(), String> {
-        let binary = redis_binary();
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .unwrap_or_else(|e| panic!("open {}: {e}", self.log_path.display()));
-        let log_err = log.try_clone().expect("clone log file handle");
-        let child = Command::new(&binary)
-            .arg("--port")
-            .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--daemonize", "no", "--dir"])
-            .arg(self.dir.path())
-            .args(&self.extra)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", binary.display()));
-        self.child = Some(child);
+        let mut args: Vec<std::ffi::OsString> = vec!["--port".into(), self.port.to_string().into()];
+        for arg in ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"] {
+            args.push(arg.into());
+        }
+        args.extend(["--daemonize".into(), "no".into(), "--dir".into()]);
+        args.push(self.dir.path().into());
+        args.extend(self.extra.iter().map(Into::into));
+        self.child = Some(spawn_logged(&args, &self.log_path));
         let mut exited = false;
         let up = poll_until(START_TIMEOUT, || {
             if let Some(child) = self.child.as_mut() {
@@ -497,4 +485,28 @@ fn printable(args: &[&[u8]]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Starts `redis-server` with `args`, its output appended to `log_path`.
+///
+/// # Panics
+/// When `redis-server` is missing (saying how to install it) or cannot be started.
+pub fn spawn_logged(
+    args: &[std::ffi::OsString],
+    log_path: &std::path::Path,
+) -> std::process::Child {
+    let binary = redis_binary();
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", log_path.display()));
+    let log_err = log.try_clone().expect("clone log file handle");
+    Command::new(&binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {} {args:?}: {e}", binary.display()))
 }

@@ -70,22 +70,8 @@ impl SentinelServer {
     /// # Panics
     /// When `redis-server` is missing (saying how to install it) or the sentinel does not answer.
     pub fn start(&mut self) {
-        let binary = redis_binary();
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .unwrap_or_else(|e| panic!("open {}: {e}", self.log_path.display()));
-        let log_err = log.try_clone().expect("clone log file handle");
-        let child = Command::new(&binary)
-            .arg(&self.conf)
-            .arg("--sentinel")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {} --sentinel: {e}", binary.display()));
-        self.child = Some(child);
+        let args = [self.conf.clone().into_os_string(), "--sentinel".into()];
+        self.child = Some(super::redis::spawn_logged(&args, &self.log_path));
         let up = poll_until(
             START_TIMEOUT,
             || matches!(self.try_cmd(&[b"PING"]), Ok(RespReply::Simple(ref s)) if s == "PONG"),
