@@ -110,6 +110,10 @@ pub struct Snapshot {
     pub parked: usize,
     /// Of those, in the quiet lane (answered a moment ago, idle since).
     pub quiet: usize,
+    /// Open connections a watcher thread waits on (not parked).
+    pub watched: usize,
+    /// Watcher threads alive.
+    pub watcher_threads: usize,
     /// The memory budget (`--max-memory`), and what is counted against it now.
     pub memory_limit: usize,
     /// See `memory_limit`.
@@ -291,7 +295,7 @@ impl Metrics {
             );
         }
         let in_use = now.pool.open.saturating_sub(now.pool.idle);
-        let gauges: [(&str, &str, f64); 14] = [
+        let gauges: [(&str, &str, f64); 16] = [
             (
                 "pubsub_topics",
                 "Channels and patterns subscribed on the shared pub/sub connection.",
@@ -310,7 +314,7 @@ impl Metrics {
             (
                 "connections_active",
                 "Client connections queued or being served by a worker.",
-                now.open.saturating_sub(now.parked) as f64,
+                now.open.saturating_sub(now.parked + now.watched) as f64,
             ),
             (
                 "connections_parked",
@@ -321,6 +325,16 @@ impl Metrics {
                 "connections_quiet",
                 "Parked connections answered in the last 2 s and idle since (the quiet lane).",
                 now.quiet as f64,
+            ),
+            (
+                "connections_watched",
+                "Idle connections a watcher thread waits on for their next request.",
+                now.watched as f64,
+            ),
+            (
+                "watcher_threads",
+                "Watcher threads alive (at most --watchers).",
+                now.watcher_threads as f64,
             ),
             (
                 "memory_budget_bytes",
@@ -400,8 +414,10 @@ mod tests {
             },
             queue_depth: 0,
             open: 5,
-            parked: 4,
+            parked: 3,
             quiet: 2,
+            watched: 1,
+            watcher_threads: 2,
             memory_limit: 1024,
             memory_used: 12,
             uptime: Duration::from_secs(12),

@@ -47,6 +47,9 @@ pub const DEFAULT_POOL_SIZE: usize = 40;
 pub const DEFAULT_QUEUE_SIZE: usize = 1024;
 /// Default cap on open client connections; the next one gets 503 and is closed.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Default cap on watcher threads, each waiting in the kernel for one idle keep-alive connection
+/// to send (see `server/watch.rs`): about 10 KiB of RSS and 16 KiB of kernel stack each.
+pub const DEFAULT_WATCHERS: usize = 5_000;
 /// Longest request line (method, target, version) in bytes; longer → 414.
 pub const MAX_REQUEST_LINE_BYTES: usize = 8 * 1024;
 /// Largest header block (request line, fields, blank line) in bytes; larger → 431.
@@ -222,6 +225,8 @@ pub struct Config {
     pub queue_size: usize,
     /// Cap on open client connections.
     pub max_connections: usize,
+    /// See [`DEFAULT_WATCHERS`]; 0: idle connections are only read by the poll loop.
+    pub watchers: usize,
     /// See [`MAX_REQUEST_LINE_BYTES`].
     pub max_request_line: usize,
     /// See [`MAX_HEAD_BYTES`].
@@ -365,6 +370,7 @@ impl Default for Config {
             pool_size: DEFAULT_POOL_SIZE,
             queue_size: DEFAULT_QUEUE_SIZE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            watchers: DEFAULT_WATCHERS,
             max_request_line: MAX_REQUEST_LINE_BYTES,
             max_head_bytes: MAX_HEAD_BYTES,
             max_headers: MAX_HEADERS,

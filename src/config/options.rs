@@ -318,6 +318,15 @@ pub static OPTIONS: &[Opt] = &[
         set: |cfg, v| put(&mut cfg.max_connections, count(v, 1 << 20)),
         show: |cfg| cfg.max_connections.to_string(),
     },
+    Opt {
+        flag: "--watchers",
+        arg: "N",
+        help: "threads waiting on idle connections; 0: none",
+        section: Section::General,
+        default: Shown::Value,
+        set: |cfg, v| put(&mut cfg.watchers, whole(v, 0, 1 << 20)),
+        show: |cfg| cfg.watchers.to_string(),
+    },
     // ----- Limits -----
     Opt {
         flag: "--max-request-line",

@@ -114,6 +114,8 @@ pub enum Leave {
     Close,
     /// To a worker.
     Dispatch(Turn),
+    /// To a watcher thread (`watch.rs`): it would be dormant, and only awaits its next request.
+    Watch,
 }
 
 /// The instants one pass compares with, computed once per pass: comparing two `Instant`s is
@@ -245,15 +247,32 @@ impl Lanes {
         all
     }
 
+    /// Parks a connection in the dormant lane (one a watcher could not take).
+    pub fn park_dormant(&mut self, conn: Connection) {
+        self.dormant.conns.push(conn);
+    }
+
     /// Visits every hot connection and the quiet and dormant ones due in this pass with
     /// `visit`; a connection moves to the lane it now belongs in (its buffers freed when it
-    /// leaves the hot lane); one that leaves is handed to `leave`. True when anything progressed.
+    /// leaves the hot lane); one that leaves is handed to `leave`. Up to `watch_room` of those
+    /// that would be dormant and only await their next request leave to be watched instead.
+    /// True when anything progressed.
     pub fn visit(
         &mut self,
         pass: &Pass,
+        watch_room: usize,
         mut visit: impl FnMut(&mut Connection) -> Verdict,
         mut leave: impl FnMut(Connection, Leave),
     ) -> bool {
+        let mut room = watch_room;
+        // Whether a connection now in `lane` leaves to be watched (taking one place of the room).
+        let mut to_watch = |lane: Lane, conn: &Connection| {
+            let watch = lane == Lane::Dormant && room > 0 && conn.awaits_request();
+            if watch {
+                room -= 1;
+            }
+            watch
+        };
         let elapsed = pass.now.saturating_duration_since(self.last_pass);
         self.last_pass = pass.now;
         let quiet_budget = self.quiet.budget(elapsed);
@@ -270,7 +289,11 @@ impl Lanes {
                     lane => {
                         let mut conn = self.hot.swap_remove(i);
                         conn.free_buffers();
-                        moved.push((lane, conn));
+                        if to_watch(lane, &conn) {
+                            leave(conn, Leave::Watch);
+                        } else {
+                            moved.push((lane, conn));
+                        }
                     }
                 },
                 Action::Close => leave(self.hot.swap_remove(i), Leave::Close),
@@ -289,10 +312,12 @@ impl Lanes {
                     match verdict.action {
                         Action::Keep => {
                             let now_in = pass.lane(conn);
-                            (
-                                verdict.progress,
-                                (now_in != from).then_some(Moved::To(now_in)),
-                            )
+                            let moved = if to_watch(now_in, conn) {
+                                Some(Moved::Leave(Leave::Watch))
+                            } else {
+                                (now_in != from).then_some(Moved::To(now_in))
+                            };
+                            (verdict.progress, moved)
                         }
                         Action::Close => (true, Some(Moved::Leave(Leave::Close))),
                         Action::Dispatch(turn) => (true, Some(Moved::Leave(Leave::Dispatch(turn)))),

@@ -12,8 +12,11 @@
 //! * `connection`: one client connection, its buffers and its phase; `output`: the bytes a
 //!   client has not taken yet; `stream`: a connection that became a stream of pushed messages.
 //!
-//! With the defaults the process has exactly 12 threads: the main thread (poll loop), 9 workers,
-//! the Redis maintainer and the acceptor (13 with the admin listener, which has its own).
+//! * `watch`: threads that wait in the kernel on idle connections for their next request.
+//!
+//! With the defaults the process starts with 12 threads: the main thread (poll loop), 9 workers,
+//! the Redis maintainer and the acceptor (13 with the admin listener, which has its own); watcher
+//! threads come and go with idle connections (at most `--watchers`).
 
 pub mod acceptor;
 pub mod connection;
@@ -24,6 +27,7 @@ pub mod output;
 pub mod poll;
 pub mod queue;
 pub mod stream;
+pub mod watch;
 pub mod worker;
 
 use std::io::{self, Write};
@@ -73,6 +77,10 @@ pub struct Shared {
     pub parked_connections: AtomicUsize,
     /// Of those, in the quiet lane (answered a moment ago, idle since).
     pub quiet_parked: AtomicUsize,
+    /// Connections a watcher thread waits on (see `watch.rs`), and those threads.
+    pub watched_connections: AtomicUsize,
+    /// See `watched_connections`.
+    pub watcher_threads: AtomicUsize,
     /// Workers waiting on a connection for its next request (see `worker.rs`).
     pub awaiting_workers: AtomicUsize,
     /// What admin requests must show (its `Host`, the shutdown header or token); `None` until
@@ -124,6 +132,8 @@ impl Shared {
             open_connections: AtomicUsize::new(0),
             parked_connections: AtomicUsize::new(0),
             quiet_parked: AtomicUsize::new(0),
+            watched_connections: AtomicUsize::new(0),
+            watcher_threads: AtomicUsize::new(0),
             awaiting_workers: AtomicUsize::new(0),
             admin_doors: None,
             draining: AtomicBool::new(false),
@@ -185,6 +195,8 @@ impl Shared {
             open: self.open_connections.load(Ordering::Relaxed),
             parked: self.parked_connections.load(Ordering::Relaxed),
             quiet: self.quiet_parked.load(Ordering::Relaxed),
+            watched: self.watched_connections.load(Ordering::Relaxed),
+            watcher_threads: self.watcher_threads.load(Ordering::Relaxed),
             memory_limit: self.budget.limit(),
             memory_used: self.budget.used(),
             uptime: self.started.elapsed(),
@@ -243,7 +255,8 @@ pub fn run(cfg: Config) -> io::Result<()> {
     if let Some(admin) = admin {
         acceptors.push(Acceptor::spawn(admin, Listener::Admin, &shared)?);
     }
-    let mut poll = poll::PollLoop::new(acceptors);
+    let watchers = watch::Watchers::new(Arc::clone(&shared));
+    let mut poll = poll::PollLoop::new(acceptors, watchers);
     poll.run(&shared);
     // Orderly stop: no new tasks, workers finish theirs, the pool closes, every thread joins.
     shared.queue.close();

@@ -35,6 +35,7 @@ use super::lanes::{expired, Lanes, Leave, Pass, Turn, Verdict};
 use super::output::Flush;
 use super::queue::Task;
 use super::queue::MAX_BATCH;
+use super::watch::Watchers;
 use super::Shared;
 use crate::config::STREAM_KEEPALIVE_INTERVAL;
 use crate::http::Status;
@@ -75,6 +76,9 @@ pub struct PollLoop {
     arrived: Vec<Connection>,
     /// Connections found ready during the current pass.
     ready: Vec<Task>,
+    /// The threads that wait on idle connections, and those they could not take this pass.
+    watchers: Watchers,
+    unwatched: Vec<Connection>,
     scratch: Box<[u8]>,
     nap: Duration,
     /// Refusals already reported in the log, and when the last report was.
@@ -89,13 +93,16 @@ pub struct PollLoop {
 }
 
 impl PollLoop {
-    /// A loop over no connection yet, fed by `acceptors` (through the inbox).
-    pub fn new(acceptors: Vec<Acceptor>) -> PollLoop {
+    /// A loop over no connection yet, fed by `acceptors` (through the inbox), handing idle
+    /// connections to `watchers`.
+    pub fn new(acceptors: Vec<Acceptor>, watchers: Watchers) -> PollLoop {
         PollLoop {
             acceptors,
             lanes: Lanes::new(Instant::now()),
             arrived: Vec::new(),
             ready: Vec::new(),
+            watchers,
+            unwatched: Vec::new(),
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             nap: MIN_NAP,
             refusals_reported: 0,
@@ -177,16 +184,27 @@ impl PollLoop {
             lanes,
             scratch,
             ready,
+            watchers,
+            unwatched,
             ..
         } = self;
         progress |= lanes.visit(
             &pass,
+            watchers.room(),
             |conn| visit(conn, scratch, shared, &pass),
             |conn, leave| match leave {
                 Leave::Close => shared.close_connection(conn),
                 Leave::Dispatch(turn) => ready.push(Task { conn, turn }),
+                Leave::Watch => {
+                    if let Err(conn) = watchers.watch(conn) {
+                        unwatched.push(conn);
+                    }
+                }
             },
         );
+        for conn in self.unwatched.drain(..) {
+            self.lanes.park_dormant(conn);
+        }
         if !self.ready.is_empty() {
             // One push for the whole pass, so workers can take several connections at once.
             shared.queue.push_all(&mut self.ready, MAX_BATCH);

@@ -138,6 +138,17 @@ pub enum Received {
     Closed,
 }
 
+/// What [`Connection::await_readable`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readable {
+    /// Something to read: bytes, the client's close, or an error.
+    Now,
+    /// Nothing within the wait.
+    NotYet,
+    /// The socket could not be made nonblocking again: it must be closed, never parked.
+    Broken,
+}
+
 /// A client connection.
 #[derive(Debug)]
 pub struct Connection {
@@ -274,6 +285,36 @@ impl Connection {
         received
     }
 
+    /// Waits up to `wait` for the client to send (or close) without taking anything (a watcher,
+    /// see `server/watch.rs`). The socket is blocking only for this call, as in `await_input`.
+    pub fn await_readable(&mut self, wait: Duration) -> Readable {
+        if self.schedule.read_timeout != Some(wait) {
+            if self.stream.set_read_timeout(Some(wait)).is_err() {
+                return Readable::Now;
+            }
+            self.schedule.read_timeout = Some(wait);
+        }
+        if self.stream.set_nonblocking(false).is_err() {
+            return Readable::Now;
+        }
+        let readable = match self.stream.peek(&mut [0; 1]) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Readable::NotYet
+            }
+            // Bytes, the client's close, or an error: a read will tell which.
+            _ => Readable::Now,
+        };
+        if self.stream.set_nonblocking(true).is_err() {
+            return Readable::Broken;
+        }
+        readable
+    }
+
     /// Reads once from the socket and drops what came (a lingering connection, a subscription
     /// whose client has nothing to say).
     pub fn discard(&mut self, scratch: &mut [u8]) -> Received {
@@ -384,6 +425,12 @@ impl Connection {
     /// True while response bytes wait for the client.
     pub fn has_output(&self) -> bool {
         !self.output.is_empty()
+    }
+
+    /// True when all it waits for is its client's next request: open, nothing received, nothing
+    /// to write (so a watcher may wait on it, see `server/watch.rs`).
+    pub fn awaits_request(&self) -> bool {
+        matches!(self.phase, Phase::Open) && self.input.is_empty() && self.output.is_empty()
     }
 
     /// The last response is queued: no further request is served, and the connection lingers and
