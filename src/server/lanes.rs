@@ -509,6 +509,62 @@ mod tests {
         assert_eq!(dormant.interval(), DORMANT_INTERVAL);
     }
 
+    /// A connection accepted at `at` (with its client's end, kept open).
+    fn connection(at: Instant) -> (Connection, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        let budget = crate::memory::Budget::unlimited();
+        let conn = Connection::new(
+            server,
+            peer,
+            super::super::connection::Listener::Data,
+            at,
+            &budget,
+        );
+        (conn, client)
+    }
+
+    #[test]
+    fn a_connection_that_would_be_dormant_is_watched_while_there_is_room() {
+        let start = Instant::now();
+        let cfg = Config::default();
+        let mut lanes = Lanes::new(start);
+        let (a, _client_a) = connection(start);
+        let (b, _client_b) = connection(start);
+        lanes.park(a);
+        lanes.park(b);
+        // Past the fresh window, silent: both would be dormant; room for one.
+        let later = start + FRESH_WINDOW + Duration::from_millis(1);
+        let mut left = Vec::new();
+        lanes.visit(
+            &Pass::new(later, &cfg),
+            1,
+            |_| Verdict::keep(false),
+            |_, leave| left.push(leave),
+        );
+        assert_eq!(left, [Leave::Watch]);
+        assert_eq!(lanes.len(), 1, "the other is parked, dormant");
+        // No room: it stays; room again: it leaves on its next visit.
+        let next = later + DORMANT_INTERVAL * 2;
+        lanes.visit(
+            &Pass::new(next, &cfg),
+            0,
+            |_| Verdict::keep(false),
+            |_, leave| left.push(leave),
+        );
+        assert_eq!(lanes.len(), 1);
+        lanes.visit(
+            &Pass::new(next + DORMANT_INTERVAL * 2, &cfg),
+            1,
+            |_| Verdict::keep(false),
+            |_, leave| left.push(leave),
+        );
+        assert_eq!(left, [Leave::Watch, Leave::Watch]);
+        assert!(lanes.is_empty());
+    }
+
     #[test]
     fn the_quiet_capacity_is_what_the_budget_reads_each_interval() {
         assert_eq!(

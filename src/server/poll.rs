@@ -131,7 +131,12 @@ impl PollLoop {
             let progress = self.pass(shared);
             Metrics::add(&shared.metrics.poll_passes, 1);
             if let Some(deadline) = drain_deadline {
-                let open = shared.open_connections.load(Ordering::Relaxed);
+                // Connections a watcher waits on are idle: the exit closes them (one that sends
+                // meanwhile comes back through the inbox and is served).
+                let open = shared
+                    .open_connections
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(shared.watched_connections.load(Ordering::Relaxed));
                 if open == 0 {
                     break;
                 }
@@ -196,7 +201,7 @@ impl PollLoop {
                 Leave::Close => shared.close_connection(conn),
                 Leave::Dispatch(turn) => ready.push(Task { conn, turn }),
                 Leave::Watch => {
-                    if let Err(conn) = watchers.watch(conn) {
+                    if let Some(conn) = watchers.watch(conn) {
                         unwatched.push(conn);
                     }
                 }

@@ -16,11 +16,13 @@
 //! ```
 //!
 //! Bounded: at most `--watchers` threads (about 10 KiB of RSS and 16 KiB of kernel stack each,
-//! measured); beyond, connections stay in the dormant lane. A thread with no connection to watch
-//! for [`THREAD_LINGER`] ends. A thread that cannot start (a pids or thread limit) lowers the
-//! bound below the threads alive, logged once. A watcher wakes every [`CHECK_EVERY`] to see a
-//! drain begin; it never closes, reads or answers: the poll loop does, as for any parked
-//! connection.
+//! measured); beyond, connections stay in the dormant lane. Up to [`IDLE_KEEP`] threads with no
+//! connection to watch wait [`THREAD_LINGER`] for one, the others end at once. A thread that
+//! cannot start (a pids or thread limit) lowers the bound below the threads alive, logged once.
+//! A watcher sleeps until its connection's `--idle-timeout` at the latest: it costs no CPU while
+//! it waits. It never closes, reads or answers: the poll loop does, as for any parked
+//! connection. A drain does not wait for watched connections (they are idle; the process's exit
+//! closes them), while a request that arrives on one meanwhile is still served.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -31,10 +33,11 @@ use super::connection::{Connection, Readable};
 use super::Shared;
 use crate::log;
 
-/// How long a watcher blocks at most before looking whether a drain began.
-pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// A thread with no connection to watch for this long ends.
 pub const THREAD_LINGER: Duration = Duration::from_secs(10);
+/// At most this many threads wait for a connection to watch; more end at once (so that 5,000
+/// connections closing together do not leave 5,000 threads to time out together).
+pub const IDLE_KEEP: usize = 64;
 /// A watcher's stack. It needs little; below 32 KiB glibc's placement of the thread's own data
 /// made each thread cost 13.6 KiB of RSS instead of 9.6 (5,000 threads, measured).
 pub const STACK_SIZE: usize = 64 * 1024;
@@ -92,12 +95,12 @@ impl Watchers {
         state.cap.saturating_sub(state.watching)
     }
 
-    /// Hands `conn` to a watcher: an idle thread, or a new one. `Err(conn)` when there is no
-    /// room, or no thread could start (the connection stays with the caller).
-    pub fn watch(&self, conn: Connection) -> Result<(), Connection> {
+    /// Hands `conn` to a watcher: an idle thread, or a new one. Gives it back when there is no
+    /// room, or no thread could start (it stays with the caller).
+    pub fn watch(&self, conn: Connection) -> Option<Connection> {
         let mut state = self.pool.lock();
         if state.watching >= state.cap {
-            return Err(conn);
+            return Some(conn);
         }
         state.watching += 1;
         state.jobs.push(conn);
@@ -107,7 +110,7 @@ impl Watchers {
         if state.idle >= state.jobs.len() {
             drop(state);
             self.pool.job.notify_one();
-            return Ok(());
+            return None;
         }
         state.threads += 1;
         drop(state);
@@ -119,10 +122,8 @@ impl Watchers {
             .spawn(move || run(&pool, &shared));
         match spawned {
             Ok(_) => {
-                self.shared
-                    .watcher_threads
-                    .fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                self.shared.watcher_threads.fetch_add(1, Ordering::Relaxed);
+                None
             }
             Err(e) => {
                 let mut state = self.pool.lock();
@@ -136,16 +137,14 @@ impl Watchers {
                 ));
                 state.cap = cap;
                 // Any queued connection will do: they are alike to the caller.
-                match state.jobs.pop() {
-                    Some(conn) => {
-                        state.watching -= 1;
-                        self.shared
-                            .watched_connections
-                            .store(state.watching, Ordering::Relaxed);
-                        Err(conn)
-                    }
-                    None => Ok(()),
+                let conn = state.jobs.pop();
+                if conn.is_some() {
+                    state.watching -= 1;
+                    self.shared
+                        .watched_connections
+                        .store(state.watching, Ordering::Relaxed);
                 }
+                conn
             }
         }
     }
@@ -166,7 +165,7 @@ impl Pool {
             if let Some(conn) = state.jobs.pop() {
                 return Some(conn);
             }
-            if waited || state.threads > state.cap {
+            if waited || state.threads > state.cap || state.idle >= IDLE_KEEP {
                 state.threads -= 1;
                 shared.watcher_threads.fetch_sub(1, Ordering::Relaxed);
                 return None;
@@ -203,20 +202,17 @@ fn run(pool: &Pool, shared: &Shared) {
     }
 }
 
-/// Blocks until `conn` has something to read, its `--idle-timeout` has passed, or a drain began;
-/// the connection then goes back to the poll loop, which reads it, closes it, or parks it again.
-/// `None`: its socket could not be made nonblocking again, and it was closed.
+/// Blocks until `conn` has something to read or its `--idle-timeout` has passed; the connection
+/// then goes back to the poll loop, which reads it or closes it. `None`: its socket could not be
+/// made nonblocking again, and it was closed.
 fn wait_for_request(mut conn: Connection, shared: &Shared) -> Option<Connection> {
+    let idle_until = conn.schedule.last_activity + shared.cfg.idle_timeout;
     loop {
-        if shared.is_stopping() {
-            return Some(conn);
-        }
-        let idle_until = conn.schedule.last_activity + shared.cfg.idle_timeout;
         let left = idle_until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Some(conn);
         }
-        match conn.await_readable(left.min(CHECK_EVERY)) {
+        match conn.await_readable(left) {
             Readable::NotYet => {}
             Readable::Now => return Some(conn),
             Readable::Broken => {
