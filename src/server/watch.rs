@@ -113,6 +113,9 @@ impl Watchers {
             return None;
         }
         state.threads += 1;
+        self.shared
+            .watcher_threads
+            .store(state.threads, Ordering::Relaxed);
         drop(state);
         let pool = Arc::clone(&self.pool);
         let shared = Arc::clone(&self.shared);
@@ -121,13 +124,13 @@ impl Watchers {
             .stack_size(STACK_SIZE)
             .spawn(move || run(&pool, &shared));
         match spawned {
-            Ok(_) => {
-                self.shared.watcher_threads.fetch_add(1, Ordering::Relaxed);
-                None
-            }
+            Ok(_) => None,
             Err(e) => {
                 let mut state = self.pool.lock();
                 state.threads -= 1;
+                self.shared
+                    .watcher_threads
+                    .store(state.threads, Ordering::Relaxed);
                 let cap = state.threads.saturating_sub(SPAWN_HEADROOM);
                 log::warn(format_args!(
                     "cannot start a watcher thread ({e}): --watchers lowered from {} to {cap}; \
@@ -167,7 +170,9 @@ impl Pool {
             }
             if waited || state.threads > state.cap || state.idle >= IDLE_KEEP {
                 state.threads -= 1;
-                shared.watcher_threads.fetch_sub(1, Ordering::Relaxed);
+                shared
+                    .watcher_threads
+                    .store(state.threads, Ordering::Relaxed);
                 return None;
             }
             state.idle += 1;
