@@ -149,6 +149,15 @@ pub enum Readable {
     Broken,
 }
 
+/// Why [`Connection::blocking`] did not run its read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Switch {
+    /// The socket could not be made blocking: it is as it was.
+    Unchanged,
+    /// It could not be made nonblocking again after the read: it must be closed.
+    StuckBlocking,
+}
+
 /// A client connection.
 #[derive(Debug)]
 pub struct Connection {
@@ -261,43 +270,25 @@ impl Connection {
         }
     }
 
-    /// Waits up to `wait` for bytes, and reads them into the input. The socket is blocking only
-    /// for this one read; its read timeout is set the first time (a nonblocking read ignores it).
+    /// Waits up to `wait` for bytes, and reads them into the input (a worker waiting for the next
+    /// request of a client sending back to back).
     pub fn await_input(
         &mut self,
         wait: Duration,
         scratch: &mut [u8],
         metrics: &Metrics,
     ) -> Received {
-        if self.schedule.read_timeout != Some(wait) {
-            if self.stream.set_read_timeout(Some(wait)).is_err() {
-                return Received::Nothing;
-            }
-            self.schedule.read_timeout = Some(wait);
+        match self.blocking(wait, |conn| conn.receive(scratch, Instant::now(), metrics)) {
+            Ok(received) => received,
+            Err(Switch::Unchanged) => Received::Nothing,
+            Err(Switch::StuckBlocking) => Received::Closed,
         }
-        if self.stream.set_nonblocking(false).is_err() {
-            return Received::Nothing;
-        }
-        let received = self.receive(scratch, Instant::now(), metrics);
-        if self.stream.set_nonblocking(true).is_err() {
-            return Received::Closed;
-        }
-        received
     }
 
     /// Waits up to `wait` for the client to send (or close) without taking anything (a watcher,
-    /// see `server/watch.rs`). The socket is blocking only for this call, as in `await_input`.
+    /// see `server/watch.rs`).
     pub fn await_readable(&mut self, wait: Duration) -> Readable {
-        if self.schedule.read_timeout != Some(wait) {
-            if self.stream.set_read_timeout(Some(wait)).is_err() {
-                return Readable::Now;
-            }
-            self.schedule.read_timeout = Some(wait);
-        }
-        if self.stream.set_nonblocking(false).is_err() {
-            return Readable::Now;
-        }
-        let readable = match self.stream.peek(&mut [0; 1]) {
+        let peeked = self.blocking(wait, |conn| match conn.stream.peek(&mut [0; 1]) {
             Err(e)
                 if matches!(
                     e.kind(),
@@ -310,11 +301,35 @@ impl Connection {
             }
             // Bytes, the client's close, or an error: a read will tell which.
             _ => Readable::Now,
-        };
-        if self.stream.set_nonblocking(true).is_err() {
-            return Readable::Broken;
+        });
+        match peeked {
+            Ok(readable) => readable,
+            Err(Switch::Unchanged) => Readable::Now,
+            Err(Switch::StuckBlocking) => Readable::Broken,
         }
-        readable
+    }
+
+    /// Runs `read` with the socket blocking for this one call and `wait` as its read timeout (set
+    /// only when it changed: a nonblocking read ignores it, so it is left in place).
+    fn blocking<T>(
+        &mut self,
+        wait: Duration,
+        read: impl FnOnce(&mut Self) -> T,
+    ) -> Result<T, Switch> {
+        if self.schedule.read_timeout != Some(wait) {
+            if self.stream.set_read_timeout(Some(wait)).is_err() {
+                return Err(Switch::Unchanged);
+            }
+            self.schedule.read_timeout = Some(wait);
+        }
+        if self.stream.set_nonblocking(false).is_err() {
+            return Err(Switch::Unchanged);
+        }
+        let done = read(self);
+        if self.stream.set_nonblocking(true).is_err() {
+            return Err(Switch::StuckBlocking);
+        }
+        Ok(done)
     }
 
     /// Reads once from the socket and drops what came (a lingering connection, a subscription
