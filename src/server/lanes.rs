@@ -13,8 +13,10 @@
 //!            small budget (DORMANT_READS_PER_SEC), each at least every 10 ms
 //! ```
 //!
-//! A pass thus costs in proportion to the active connections, and 10,000 idle connections cost a
-//! small, fixed number of reads a second. What keeps requests quick is that few connections wait
+//! A connection that would be dormant and only awaits its next request leaves the lanes for a
+//! watcher thread while `--watchers` has room (`watch.rs`): the kernel tells that thread when it
+//! sends. A pass thus costs in proportion to the active connections, and 10,000 idle connections
+//! cost a small, fixed number of reads a second. What keeps requests quick is that few connections wait
 //! in the quiet lane: once it holds [`QUIET_CAPACITY`], an answer tells its client to reconnect
 //! for its next request (`Connection: close`, see the worker), and a new connection is seen the
 //! moment it arrives (the acceptor thread). A client that sends back to back stays hot and keeps

@@ -2,8 +2,9 @@
 //!
 //! std has no epoll, so readiness is found by trying: a nonblocking `read` on each parked
 //! connection that is due for a look (which ones, and how often, is the lanes' business: see
-//! `lanes.rs`). New connections come from the acceptor threads and served ones from the workers,
-//! both through the inbox. The loop never blocks on a client and does bounded work per pass: one
+//! `lanes.rs`); idle ones may be handed to watcher threads instead (`watch.rs`). New connections
+//! come from the acceptor threads, served ones from the workers and watched ones that became
+//! readable from their watchers, all through the inbox. The loop never blocks on a client and does bounded work per pass: one
 //! read of at most [`READ_CHUNK`] per connection visited. When a pass finds nothing to do, the
 //! loop waits on its inbox: while connections are hot, [`MIN_NAP`] doubling up to [`MAX_NAP`]
 //! (any progress resets it); otherwise until the lanes' next visit is due. Anything pushed to the
