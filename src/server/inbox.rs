@@ -3,8 +3,8 @@
 //! ```text
 //!   acceptor threads ── new connections ──┐
 //!                                         ├──► Inbox ──(take, or wait with a deadline)──► poll loop
-//!   workers ────────── served connections ┤
-//!   watchers ───────── readable connections ┘
+//!   workers ── served connections ────────┤
+//!   watchers ── readable connections ─────┘
 //! ```
 //!
 //! The poll loop sleeps here when it has nothing to do, until the next parked connection is due
