@@ -73,6 +73,7 @@ impl Inbox {
         let any = !state.conns.is_empty() || state.nudged;
         state.nudged = false;
         into.append(&mut state.conns);
+        super::shrink_spare(&mut state.conns);
         any
     }
 

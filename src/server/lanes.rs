@@ -25,6 +25,7 @@
 use std::time::{Duration, Instant};
 
 use super::connection::{Connection, Phase};
+use super::shrink_spare;
 use crate::config::Config;
 
 /// A connection with activity this recent is read on every pass.
@@ -338,6 +339,9 @@ impl Lanes {
                 Lane::Dormant => self.dormant.conns.push(conn),
             }
         }
+        shrink_spare(&mut self.hot);
+        shrink_spare(&mut self.quiet.conns);
+        shrink_spare(&mut self.dormant.conns);
         progress
     }
 

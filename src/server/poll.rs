@@ -37,7 +37,7 @@ use super::output::Flush;
 use super::queue::Task;
 use super::queue::MAX_BATCH;
 use super::watch::Watchers;
-use super::Shared;
+use super::{shrink_spare, Shared};
 use crate::config::STREAM_KEEPALIVE_INTERVAL;
 use crate::http::Status;
 use crate::log;
@@ -185,6 +185,7 @@ impl PollLoop {
             conn.schedule.next_check = now;
             self.lanes.park(conn);
         }
+        shrink_spare(&mut self.arrived);
         let pass = Pass::new(now, &shared.cfg);
         let PollLoop {
             lanes,
@@ -231,6 +232,7 @@ impl PollLoop {
                     self.lanes.park(conn);
                 }
             }
+            shrink_spare(&mut self.ready);
         }
         if shared.budget.is_spent() {
             self.shed(shared, now);

@@ -34,10 +34,10 @@ use super::Shared;
 use crate::log;
 
 /// A thread with no connection to watch for this long ends.
-pub const THREAD_LINGER: Duration = Duration::from_secs(10);
+pub const THREAD_LINGER: Duration = Duration::from_secs(2);
 /// At most this many threads wait for a connection to watch; more end at once (so that 5,000
 /// connections closing together do not leave 5,000 threads to time out together).
-pub const IDLE_KEEP: usize = 64;
+pub const IDLE_KEEP: usize = 16;
 /// A watcher's stack. It needs little; below 32 KiB glibc's placement of the thread's own data
 /// made each thread cost 13.6 KiB of RSS instead of 9.6 (5,000 threads, measured).
 pub const STACK_SIZE: usize = 64 * 1024;
@@ -166,6 +166,7 @@ impl Pool {
         let mut waited = false;
         loop {
             if let Some(conn) = state.jobs.pop() {
+                super::shrink_spare(&mut state.jobs);
                 return Some(conn);
             }
             if waited || state.threads > state.cap || state.idle >= IDLE_KEEP {
