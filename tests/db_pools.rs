@@ -18,14 +18,14 @@ fn a_spray_of_missing_databases_makes_no_threads() {
     let (_redis, gateway) = Gateway::with_redis(&["--api", "webdis", "--max-db", "5000"]);
     let addr = gateway.addr();
     expect_status(&get(addr, "/1/PING"), 200);
-    let baseline = gateway.threads();
+    let baseline = gateway.threads_but_watchers();
     let log_lines = gateway.log().lines().count();
     for db in 16..=400 {
         let response = get(addr, &format!("/{db}/PING"));
         assert_eq!(response.status, 400, "/{db}/PING: {response:?}");
     }
     expect_status(&get(addr, "/2/PING"), 200);
-    let threads = gateway.threads();
+    let threads = gateway.threads_but_watchers();
     assert!(
         threads <= baseline + 16,
         "threads grew from {baseline} to {threads} under the spray"
@@ -46,15 +46,15 @@ fn without_config_the_first_refusal_sets_the_bound() {
     let gateway = Gateway::start(&redis, &["--api", "webdis", "--max-db", "5000"]);
     let addr = gateway.addr();
     expect_status(&get(addr, "/1/PING"), 200);
-    let baseline = gateway.threads();
+    let baseline = gateway.threads_but_watchers();
     let log_lines = gateway.log().lines().count();
     for db in 16..=200 {
         let response = get(addr, &format!("/{db}/PING"));
         assert_eq!(response.status, 400, "/{db}/PING: {response:?}");
     }
-    let mut threads = gateway.threads();
+    let mut threads = gateway.threads_but_watchers();
     let settled = poll_until(std::time::Duration::from_secs(10), || {
-        threads = gateway.threads();
+        threads = gateway.threads_but_watchers();
         threads <= baseline + 1
     });
     assert!(settled, "threads grew from {baseline} to {threads}");
@@ -78,7 +78,7 @@ fn at_most_max_db_pools_pools_are_open() {
     let (_redis, gateway) =
         Gateway::with_redis(&["--api", "webdis", "--max-db-pools", "2", "--pool-size", "4"]);
     let addr = gateway.addr();
-    let baseline = gateway.threads();
+    let baseline = gateway.threads_but_watchers();
     let mut most = baseline;
     for round in 0..2 {
         for db in 1..=10 {
@@ -87,7 +87,7 @@ fn at_most_max_db_pools_pools_are_open() {
             let back = get(addr, &format!("/{db}/GET/k"));
             assert_eq!(back.status, 200, "/{db}/GET: {back:?}");
             assert!(back.text().contains(&round.to_string()), "{}", back.text());
-            most = most.max(gateway.threads());
+            most = most.max(gateway.threads_but_watchers());
         }
     }
     assert!(

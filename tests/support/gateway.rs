@@ -461,6 +461,16 @@ impl Gateway {
         threads(self.pid())
     }
 
+    /// The process's threads now, less its `watcher` threads (one per idle connection, bounded by
+    /// `--watchers`, tested in `tests/watchers.rs`): what a test of the other threads counts, so
+    /// that a connection idle for a moment does not count as a pool's thread.
+    pub fn threads_but_watchers(&self) -> usize {
+        super::thread_names(self.pid())
+            .iter()
+            .filter(|name| *name != "watcher")
+            .count()
+    }
+
     /// The process's open descriptors and memory now; take it before an attack as the baseline.
     pub fn usage(&self) -> Usage {
         usage(self.pid())
